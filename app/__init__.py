@@ -1,0 +1,1 @@
+"""The Streamlit front end. Pages call ``planner``; they hold no computation."""
