@@ -61,7 +61,7 @@ SITE_COLUMNS: list[Column] = [
     _c("uprn", "str", "", "Unique Property Reference Number, as text with leading zeros kept", "UPRN"),
     _c("agency", "str", "", "owning body: council, nhs, police, fire or another name", "import --agency", spec=True),
     _c("occupier_agency", "str", "", "main occupying body, when not the owner", "TenureDetail, service records"),
-    _c("building_type", "str", "", "use of the building: office, library, leisure, gp, hospital, fire_station, police_station, depot, community, education, other", "OtherDetail, source type"),
+    _c("building_type", "str", "", "use of the building: office, library, leisure, gp, hospital, mental_health, fire_station, police_station, jobcentre, depot, community, education, care, car_park, open_space, other", "OtherDetail, source type"),
     _c("holding_type", "str", "", "Transparency Code holding: Land, Buildings or Land/Buildings", "HoldingType"),
     _c("tenure", "str", "", "freehold or leasehold", "TenureType"),
     _c("tenure_detail", "str", "", "owner occupied, vacant, leasehold in, leasehold out, other", "TenureDetail"),
@@ -97,6 +97,7 @@ SITE_COLUMNS: list[Column] = [
     _c("in_analysis", "bool", "", "false when an error excludes the record from scoring and optimising (it stays in the register)", "validation"),
     _c("exclusion_reason", "str", "", "why the record is excluded from analysis", "validation"),
     _c("shared_uprn_sites", "str", "", "`;`-separated ids of other agencies' sites with the same UPRN (a shared building)", "validation"),
+    _c("gia_repeated", "bool", "", "true when this record repeats the gross internal area of an earlier part of the same site (same agency and gia_m2, and the same UPRN, postcode district and name stem, or AssetCode part); totals count that area once", "validation"),
     _c("effective_date", "date", "date", "date the source record was last confirmed", "EffectiveDate"),
     *PROVENANCE,
 ]
