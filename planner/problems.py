@@ -138,6 +138,7 @@ class ProblemReport:
     def render(self, console=None, title: str = "Problems found", limit: int | None = 200) -> None:
         """Print the report as a rich table (every problem, up to ``limit`` rows)."""
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         console = console or Console()
@@ -153,9 +154,9 @@ class ProblemReport:
         colour = {"error": "[red]error[/red]", "warning": "[yellow]warning[/yellow]", "info": "info"}
         shown = self.problems if limit is None else self.problems[:limit]
         for p in shown:
-            table.add_row(colour[p.severity], Path(p.file).name if p.file else "",
-                          "" if p.row is None else str(p.row), p.column or "",
-                          "" if p.value is None else str(p.value)[:60], p.problem, p.fix)
+            table.add_row(colour[p.severity], escape(Path(p.file).name if p.file else ""),
+                          "" if p.row is None else str(p.row), escape(p.column or ""),
+                          escape("" if p.value is None else str(p.value)[:60]), escape(p.problem), escape(p.fix))
         console.print(table)
         if limit is not None and len(self.problems) > limit:
             console.print(f"... and {len(self.problems) - limit} more: write them all with --problems FILE.csv")

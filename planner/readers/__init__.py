@@ -29,11 +29,11 @@ def detect_kind(path: str | Path) -> str:
         return "canonical"
     raw = read_raw_table(path)
     heads = {normalise_header(h) for h in raw.headers}
-    if {"sitecode", "grossinternalflooraream2"} <= heads or "organisationcode" in heads and "sitecode" in heads:
+    if "sitecode" in heads and ({"grossinternalflooraream", "organisationcode"} & heads):
         return "eric"
     if {"stationname", "stationeasting"} <= heads or {"frsfullname", "stationname"} <= heads:
         return "fire"
-    if heads & {"site_id".replace("_", ""), "serviceid", "zoneid"}:
+    if heads & {"siteid", "serviceid", "zoneid"}:
         return "canonical"
     if heads & {"assetcode", "geox", "holdingtype", "tenuretype", "uprn", "propertyname"}:
         return "transparency"
@@ -44,9 +44,12 @@ def detect_kind(path: str | Path) -> str:
 
 
 def read_file(path: str | Path, kind: str = "auto", agency: str | None = None,
-              postcodes: PostcodeTable | None = None, mapping: str | Path | None = None) -> ReadResult:
+              postcodes: PostcodeTable | None = None, mapping: str | Path | None = None,
+              locations: str | Path | None = None) -> ReadResult:
     """Read one file into canonical tables. ``agency`` names the owning body for readers whose
-    files do not say it (transparency: council, eric: nhs, fire: fire by default)."""
+    files do not say it (transparency: council, eric: nhs, fire: fire by default).
+    ``locations`` (ERIC only: ERIC has no coordinates) is a CSV/XLSX of site_code with
+    easting/northing (EPSG:27700) or postcode."""
     path = Path(path)
     if kind not in KINDS:
         raise InputFileError(f"unknown reader {kind!r}. Fix: use one of {', '.join(KINDS)}.")
@@ -59,7 +62,7 @@ def read_file(path: str | Path, kind: str = "auto", agency: str | None = None,
         return read_transparency(path, agency=agency or "council", postcodes=postcodes)
     if kind == "eric":
         from planner.readers.eric import read_eric
-        return read_eric(path, agency=agency or "nhs", postcodes=postcodes)
+        return read_eric(path, agency=agency or "nhs", postcodes=postcodes, locations=locations)
     if kind == "fire":
         from planner.readers.fire import read_fire_stations
         return read_fire_stations(path, agency=agency or "fire", postcodes=postcodes)

