@@ -194,9 +194,10 @@ def _usable_zones(zones: pd.DataFrame | None) -> pd.DataFrame | None:
 
 
 def _zone_population(zones: pd.DataFrame | None) -> float:
-    if zones is None or "population" not in zones:
+    if zones is None or "population" not in zones or len(zones) == 0:
         return np.nan
-    return float(pd.to_numeric(zones["population"], errors="coerce").sum(min_count=1))
+    total = pd.to_numeric(zones["population"], errors="coerce").astype("float64").sum(min_count=1)
+    return float(total) if pd.notna(total) else np.nan
 
 
 def _area_population(by: str, zones: pd.DataFrame | None, areas) -> pd.Series:

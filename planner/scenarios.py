@@ -33,8 +33,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
-import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -313,21 +311,10 @@ def _restore(df: pd.DataFrame, cols, text=(), ints=(), bools=()) -> pd.DataFrame
 
 
 def _write_atomic(path: Path, frames: dict[str, pd.DataFrame]) -> None:
-    """Copy the GeoPackage, rewrite ``frames`` as layers in the copy, replace the original."""
-    import pyogrio
+    """Rewrite ``frames`` as layers of the register atomically, keeping every other layer."""
+    from planner.register import replace_layers_atomic
 
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}.gpkg"
-    try:
-        shutil.copy2(path, tmp)
-        for layer, df in frames.items():
-            pyogrio.write_dataframe(df, tmp, layer=layer, driver="GPKG")
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        for p in (tmp, Path(f"{tmp}-journal"), Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
-            if p.exists():
-                p.unlink()
+    replace_layers_atomic(path, frames)
 
 
 def _flat_for_gpkg(df: pd.DataFrame) -> pd.DataFrame:

@@ -860,26 +860,8 @@ def scores_layer(scores: pd.DataFrame, sites: pd.DataFrame):
 
 
 def write_layer_atomic(path: str | os.PathLike, layer: str, frame) -> Path:
-    """Write (or replace) one layer of an existing GeoPackage atomically: the file is copied
-    to a temporary file in the same folder, the layer written there, and the copy then
-    replaces the original (``os.replace``). Every other layer is kept as it was; on any
-    failure the original is untouched."""
-    import shutil
-    import uuid
+    """Write (or replace) one layer of the register atomically, keeping every other layer
+    (see ``planner.register.replace_layers_atomic``)."""
+    from planner.register import replace_layers_atomic
 
-    import pyogrio
-
-    path = Path(path)
-    tmp = path.parent / f"{path.name}.tmp-{uuid.uuid4().hex[:12]}.gpkg"
-    try:
-        shutil.copy2(path, tmp)
-        kwargs = {"geometry_type": "Point"} if getattr(frame, "geometry", None) is not None else {}
-        pyogrio.write_dataframe(frame, tmp, layer=layer, driver="GPKG", **kwargs)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        for p in (tmp, Path(f"{tmp}-journal"), Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
-            if p.exists():
-                p.unlink()
-    return path
+    return replace_layers_atomic(path, {layer: frame})
