@@ -114,6 +114,8 @@ SERVICE_COLUMNS: list[Column] = [
     _c("max_move_m", "float", "m", "furthest it may move from where it is now (empty: scenario max_move_m)", "", spec=True),
     _c("easting", "float", "m", "only for a service with no site: where it is needed (EPSG:27700)", "", spec=True),
     _c("northing", "float", "m", "only for a service with no site: where it is needed (EPSG:27700)", "", spec=True),
+    _c("in_analysis", "bool", "", "false when an error excludes the service from analysis (it stays in the register)", "validation"),
+    _c("exclusion_reason", "str", "", "why the service is excluded from analysis", "validation"),
     *PROVENANCE,
 ]
 
@@ -123,6 +125,8 @@ ZONE_COLUMNS: list[Column] = [
     _c("population", "float", "persons", "residents (mid-year estimate)", "ONS mid-2024", spec=True),
     _c("easting", "float", "m", "population-weighted centroid easting (EPSG:27700)", "derived", spec=True),
     _c("northing", "float", "m", "population-weighted centroid northing (EPSG:27700)", "derived", spec=True),
+    _c("in_analysis", "bool", "", "false when an error excludes the zone from analysis (it stays in the register)", "validation"),
+    _c("exclusion_reason", "str", "", "why the zone is excluded from analysis", "validation"),
     *PROVENANCE,
 ]
 
