@@ -1,0 +1,78 @@
+"""``planner optimise``: the co-location and disposal plan (../shared/spec/model.md, version 1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from planner.cli import app
+from planner.errors import PlannerError, ValidationError
+
+
+@app.command("optimise")
+def optimise_cmd(
+    scenario: Annotated[Path, typer.Option("--scenario", help="Scenario TOML (model.md keys).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the outputs (created; existing outputs are never overwritten).")],
+    sites: Annotated[Path | None, typer.Option("--sites", help="Sites CSV with the spec's column names.")] = None,
+    services: Annotated[Path | None, typer.Option("--services", help="Services CSV with the spec's column names.")] = None,
+    zones: Annotated[Path | None, typer.Option("--zones", help="Demand zones CSV: zone_id, population, easting, northing.")] = None,
+    pair_costs: Annotated[Path | None, typer.Option("--pair-costs", help="Pair costs CSV: service_id, site_id, one_off_gbp, annual_gbp, allowed.")] = None,
+    register: Annotated[Path | None, typer.Option("--register", help="A register GeoPackage instead of --sites/--services/--zones.")] = None,
+    solver: Annotated[str, typer.Option("--solver", help="highs (default), cbc, or highs-pulp (the PuLP model on HiGHS).")] = "highs",
+    time_limit_s: Annotated[float | None, typer.Option("--time-limit-s", help="Stop after this many seconds with the best plan found and its gap.")] = None,
+    gap: Annotated[float, typer.Option("--gap", help="Relative optimality gap at which to stop (0.01 = 1%).")] = 1e-9,
+    threads: Annotated[int | None, typer.Option("--threads", help="Solver threads.")] = None,
+    no_split: Annotated[bool, typer.Option("--no-split", help="Solve as one model instead of independent parts.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print only the status line.")] = False,
+) -> None:
+    """Find the plan with the highest net present value, explain it, and write summary.json,
+    site_decisions.csv, placements.csv, totals.csv and explanations.md into OUT."""
+    from planner.model import SOLVERS, SolveOptions
+    from planner.optimise import optimise
+
+    console = Console()
+    err = Console(stderr=True)
+    if solver not in SOLVERS:
+        err.print(f"[red]error:[/red] --solver must be one of {', '.join(SOLVERS)}, not {solver!r}")
+        raise typer.Exit(2)
+    if register is None and (sites is None or services is None):
+        err.print("[red]error:[/red] give --sites and --services (CSV files), or --register REGISTER.gpkg")
+        raise typer.Exit(2)
+    if register is not None and (sites is not None or services is not None or zones is not None):
+        err.print("[red]error:[/red] give either --register or --sites/--services/--zones, not both")
+        raise typer.Exit(2)
+    try:
+        options = SolveOptions(solver=solver, time_limit_s=time_limit_s, mip_rel_gap=gap, threads=threads)
+        plan = optimise(sites=None if sites is None else str(sites), services=None if services is None else str(services),
+                        scenario=str(scenario), zones=None if zones is None else str(zones),
+                        pair_costs=None if pair_costs is None else str(pair_costs),
+                        register=None if register is None else str(register), options=options, out_dir=out,
+                        decompose=not no_split)
+    except ValidationError as exc:
+        if exc.report is not None:
+            exc.report.render(err, title="The input cannot be used")
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except PlannerError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    colour = {"optimal": "green", "feasible": "yellow"}.get(plan.status, "red")
+    line = f"[{colour}]{plan.status}[/{colour}]"
+    if plan.npv_gbp is not None:
+        line += f"  NPV £{plan.npv_gbp:,.0f}  bound £{plan.bound_gbp:,.0f}  gap {plan.gap:.2e}" \
+            if plan.bound_gbp is not None else f"  NPV £{plan.npv_gbp:,.0f}"
+    line += f"  ({plan.solve_seconds:.1f} s, {plan.solver}, {plan.n_parts} parts)"
+    console.print(line)
+    if not quiet:
+        if plan.findings:
+            for f in plan.findings:
+                console.print(f"  - [{f.rule}] {f.message}")
+        elif plan.totals is not None:
+            o = plan.totals.iloc[0]
+            console.print(f"  {int(o.sites_disposed)} sites disposed, receipts £{o.gross_capital_receipts_gbp:,.0f}, "
+                          f"running costs saved £{o.running_cost_saving_gbp_per_year:,.0f} a year, one-off spend "
+                          f"£{o.one_off_spend_gbp:,.0f}, {o.floor_area_released_m2:,.0f} m2 released")
+        console.print(f"  outputs in {out}")

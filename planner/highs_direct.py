@@ -1,0 +1,547 @@
+"""The model of ``planner.model`` built straight into HiGHS (highspy) from numpy arrays: the
+fast path for large places. Same variables, rows and objective as ``planner.model.build_pulp``
+(tests check both give the same answers), but assembled as one sparse matrix in a few numpy
+operations and passed to HiGHS in one call, so building takes seconds for millions of pairs.
+
+Columns: ``y_j`` for every site, then ``x_p`` for every allowed pair (then, for the elastic
+model used to explain infeasibility, the slack columns). Rows: (1) assignment, (2) capacity
+(only where the services that could come could overflow it) and strong linking ``x_p <= y_j``
+(only for sites that are not fixed as kept), (4) budget, (5) disposals, (6) access,
+(7) partners, and one valid inequality (the kept sites' capacity covers all the space the
+services need) that cuts off no plan but tightens the bound. Rule (3) is column bounds. Sites fixed as disposed have their pairs' columns
+fixed at 0.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from planner.model import (
+    DISPOSE,
+    FEASIBLE,
+    FREE,
+    INFEASIBLE,
+    KEEP,
+    NO_SOLUTION,
+    OPTIMAL,
+    ModelData,
+    Solution,
+    SolveOptions,
+    finish_solution,
+    read_highs_status,
+)
+
+INF = float("inf")
+LNS_MIN_PAIRS = 20_000  # parts with at least this many pairs get a window search under a time limit
+LNS_BIG_PAIRS = 50_000  # from this size the window search comes before HiGHS, not after a first run
+LNS_FIRST_SHARE = 0.4  # share of the time limit for the first HiGHS run on a part below that
+LNS_SHARE = 0.5  # share of what is then left that the window search may use
+
+
+@dataclass
+class MatrixModel:
+    """A model as arrays ready for HiGHS: minimise cost . v subject to row_lo <= A v <= row_hi,
+    col_lo <= v <= col_hi, integrality per column. ``slacks`` labels the elastic columns."""
+
+    cost: np.ndarray
+    col_lo: np.ndarray
+    col_hi: np.ndarray
+    integer: np.ndarray
+    A: sp.csr_matrix
+    row_lo: np.ndarray
+    row_hi: np.ndarray
+    n_sites: int
+    n_pairs: int
+    slacks: list[tuple[str, int, int]]  # (kind, index, column)
+
+
+class _Rows:
+    def __init__(self):
+        self.r: list[np.ndarray] = []
+        self.c: list[np.ndarray] = []
+        self.v: list[np.ndarray] = []
+        self.lo: list[np.ndarray] = []
+        self.hi: list[np.ndarray] = []
+        self.n = 0
+
+    def add(self, rows, cols, vals, lo, hi):
+        """Add len(lo) rows; ``rows`` are 0-based within this block."""
+        lo = np.atleast_1d(np.asarray(lo, dtype=float))
+        hi = np.atleast_1d(np.asarray(hi, dtype=float))
+        self.r.append(np.asarray(rows, dtype=np.int64) + self.n)
+        self.c.append(np.asarray(cols, dtype=np.int64))
+        self.v.append(np.asarray(vals, dtype=float))
+        self.lo.append(lo)
+        self.hi.append(hi)
+        first = self.n
+        self.n += lo.shape[0]
+        return first
+
+
+def build_matrix(data: ModelData, elastic: bool = False, drop: frozenset[str] = frozenset(),
+                 strong_link: bool = True, capacity_cover: bool = True) -> MatrixModel:
+    """Assemble the model. ``elastic`` adds a slack column to every rule that can be broken
+    (with a penalty), for explaining infeasibility; ``drop`` leaves rule groups out (budget,
+    max_disposals, access, partner, forced)."""
+    ns, npairs, nu = data.n_sites, data.n_pairs, data.n_services
+    ps, pj = data.pair_service, data.pair_site
+    xcol = ns + np.arange(npairs)
+    cost = np.concatenate([data.benefit, data.pair_cost])
+    col_lo = np.zeros(ns + npairs)
+    col_hi = np.ones(ns + npairs)
+    fixed = data.fixed.copy()
+    if "forced" in drop:
+        fixed[fixed == DISPOSE] = FREE
+    slack_cost: list[float] = []
+    slack_hi: list[float] = []
+    slacks: list[tuple[str, int, int]] = []
+    n_cols = ns + npairs
+
+    def new_slack(kind: str, index: int, penalty: float, hi: float = INF) -> int:
+        nonlocal n_cols
+        slacks.append((kind, index, n_cols))
+        slack_cost.append(penalty)
+        slack_hi.append(hi)
+        n_cols += 1
+        return n_cols - 1
+
+    # (3) fixed sites: bounds, or (elastic) a penalty for keeping a forced disposal
+    keep = fixed == KEEP
+    col_lo[:ns][keep] = 1.0
+    out = fixed == DISPOSE
+    rows = _Rows()
+    if elastic:
+        # penalties: breaking a scenario rule (a forced disposal, the budget, the disposal
+        # limit, an access row, a partner) costs about 1 per instance; leaving a service
+        # without a home or overfilling a site costs far more, so the relaxation says how the
+        # scenario's rules must give before it blames the buildings.
+        big = 1.0
+        for j in np.nonzero(out)[0]:
+            # y_j - s <= 0  (s = 1 keeps a site that was to be disposed)
+            s = new_slack("forced", int(j), big, 1.0)
+            rows.add([0, 0], [j, s], [1.0, -1.0], -INF, 0.0)
+        cost[:] = 0.0
+    else:
+        col_hi[:ns][out] = 0.0
+        col_hi[ns:][out[pj]] = 0.0
+
+    # (1) assignment
+    first = rows.n
+    rows.add(ps, xcol, np.ones(npairs), np.ones(nu), np.ones(nu))
+    if elastic:
+        for u in range(nu):
+            s = new_slack("unplaced", u, 100.0, 1.0)
+            rows.r.append(np.array([first + u]))
+            rows.c.append(np.array([s]))
+            rows.v.append(np.array([1.0]))
+
+    # (2) capacity where it can bind, and strong linking where the site is not kept for sure
+    load = np.bincount(pj, weights=data.space[ps], minlength=ns)
+    can_bind = load > data.capacity + 1e-9
+    if not elastic:
+        can_bind &= ~out
+    cap_sites = np.nonzero(can_bind)[0]
+    if cap_sites.size:
+        pos = np.full(ns, -1, dtype=np.int64)
+        pos[cap_sites] = np.arange(cap_sites.size)
+        sel = pos[pj] >= 0
+        r = np.concatenate([pos[pj[sel]], np.arange(cap_sites.size)])
+        c = np.concatenate([xcol[sel], cap_sites])
+        v = np.concatenate([data.space[ps[sel]], -data.capacity[cap_sites]])
+        first = rows.add(r, c, v, np.full(cap_sites.size, -INF), np.zeros(cap_sites.size))
+        if elastic:
+            for k, j in enumerate(cap_sites):
+                s = new_slack("capacity", int(j), 10.0 / max(1.0, float(data.space.min(initial=1.0))))
+                rows.r.append(np.array([first + k]))
+                rows.c.append(np.array([s]))
+                rows.v.append(np.array([-1.0]))
+    link = np.nonzero(fixed[pj] == FREE)[0] if not elastic else np.nonzero(~keep[pj])[0]
+    if link.size and strong_link:
+        k = np.arange(link.size)
+        rows.add(np.concatenate([k, k]), np.concatenate([xcol[link], pj[link]]),
+                 np.concatenate([np.ones(link.size), -np.ones(link.size)]),
+                 np.full(link.size, -INF), np.zeros(link.size))
+
+    # a valid inequality that cuts off no plan: the kept sites must have room for every
+    # service (the sum of the capacity rows with the assignment rows). It helps the solver's
+    # bound on capacity-tight places (e.g. the single-source facility location benchmarks).
+    if capacity_cover and not elastic and nu and (fixed == FREE).any():
+        free = np.nonzero(fixed != DISPOSE)[0]
+        need = float(data.space.sum())
+        if float(data.capacity[free].sum()) > 0:
+            rows.add(np.zeros(free.size), free, data.capacity[free], need * (1 - 1e-12), INF)
+
+    # (4) budget
+    if data.budget is not None and "budget" not in drop:
+        nzp = np.nonzero(data.pair_spend)[0]
+        first = rows.add(np.zeros(nzp.size), xcol[nzp], data.pair_spend[nzp], -INF, float(data.budget))
+        if elastic:
+            s = new_slack("budget", 0, 1.0 / max(1.0, float(data.budget)))
+            rows.r.append(np.array([first]))
+            rows.c.append(np.array([s]))
+            rows.v.append(np.array([-1.0]))
+
+    # (5) disposals: sum_j y_j >= n_sites - K
+    if data.max_disposals is not None and "max_disposals" not in drop:
+        first = rows.add(np.zeros(ns), np.arange(ns), np.ones(ns), float(ns - data.max_disposals), INF)
+        if elastic:
+            s = new_slack("max_disposals", 0, 1.0)
+            rows.r.append(np.array([first]))
+            rows.c.append(np.array([s]))
+            rows.v.append(np.array([1.0]))
+
+    # (6) access
+    if data.n_cover and "access" not in drop:
+        lens = np.diff(data.cover_ptr)
+        rr = np.repeat(np.arange(data.n_cover), lens)
+        first = rows.add(rr, xcol[data.cover_pairs], np.ones(rr.size), np.ones(data.n_cover),
+                         np.full(data.n_cover, INF))
+        if elastic:
+            for r in range(data.n_cover):
+                s = new_slack("access", r, 1.0, 1.0)
+                rows.r.append(np.array([first + r]))
+                rows.c.append(np.array([s]))
+                rows.v.append(np.array([1.0]))
+
+    # (7) partners: -sum_{j of g} b_j y_j - sum_{p: u of g} (c_p + q_p) x_p + sum_{p: j of g} q_p x_p
+    #              >= -sum_{j of g} b_j
+    if data.partner and "partner" not in drop:
+        n_ag = len(data.agencies)
+        ga_u = data.service_agency[ps]
+        ga_j = data.site_agency[pj]
+        r = np.concatenate([data.site_agency, ga_u, ga_j])
+        c = np.concatenate([np.arange(ns), xcol, xcol])
+        v = np.concatenate([-data.benefit, -(data.pair_cost + data.pair_recharge), data.pair_recharge])
+        lo = -np.bincount(data.site_agency, weights=data.benefit, minlength=n_ag)
+        nz = v != 0
+        first = rows.add(r[nz], c[nz], v[nz], lo, np.full(n_ag, INF))
+        if elastic:
+            scale = max(1.0, float(np.abs(data.benefit).sum() + np.abs(data.pair_cost).sum()) / max(1, ns))
+            for g in range(n_ag):
+                s = new_slack("partner", g, 1.0 / scale)
+                rows.r.append(np.array([first + g]))
+                rows.c.append(np.array([s]))
+                rows.v.append(np.array([1.0]))
+
+    n_rows = rows.n
+    A = sp.csr_matrix((np.concatenate(rows.v) if rows.v else np.zeros(0),
+                       (np.concatenate(rows.r) if rows.r else np.zeros(0, dtype=np.int64),
+                        np.concatenate(rows.c) if rows.c else np.zeros(0, dtype=np.int64))),
+                      shape=(n_rows, n_cols))
+    A.sum_duplicates()
+    integer = np.concatenate([np.ones(ns + npairs, dtype=np.int32), np.zeros(len(slacks), dtype=np.int32)])
+    return MatrixModel(
+        cost=np.concatenate([cost, np.asarray(slack_cost, dtype=float)]),
+        col_lo=np.concatenate([col_lo, np.zeros(len(slacks))]),
+        col_hi=np.concatenate([col_hi, np.asarray(slack_hi, dtype=float)]),
+        integer=integer, A=A,
+        row_lo=np.concatenate(rows.lo) if rows.lo else np.zeros(0),
+        row_hi=np.concatenate(rows.hi) if rows.hi else np.zeros(0),
+        n_sites=ns, n_pairs=npairs, slacks=slacks,
+    )
+
+
+def _highs(m: MatrixModel, options: SolveOptions, time_limit_s: float | None = None):
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", bool(options.msg))
+    h.setOptionValue("mip_rel_gap", float(options.mip_rel_gap))
+    h.setOptionValue("mip_abs_gap", float(options.mip_abs_gap))
+    if options.threads is not None:
+        h.setOptionValue("threads", int(options.threads))
+    limit = time_limit_s if time_limit_s is not None else options.time_limit_s
+    if limit is not None:
+        h.setOptionValue("time_limit", float(max(limit, 0.01)))
+    hi = np.where(np.isinf(m.col_hi), highspy.kHighsInf, m.col_hi)
+    rlo = np.where(np.isinf(m.row_lo), -highspy.kHighsInf, m.row_lo)
+    rhi = np.where(np.isinf(m.row_hi), highspy.kHighsInf, m.row_hi)
+    A = m.A
+    status = h.passModel(int(m.cost.size), int(A.shape[0]), int(A.nnz), 2, 1, 0.0,
+                         m.cost.astype(np.float64), m.col_lo.astype(np.float64), hi.astype(np.float64),
+                         rlo.astype(np.float64), rhi.astype(np.float64),
+                         A.indptr.astype(np.int32), A.indices.astype(np.int32), A.data.astype(np.float64),
+                         m.integer.astype(np.int32))
+    if status == highspy.HighsStatus.kError:
+        from planner.errors import SolverError
+
+        raise SolverError("HiGHS refused the model (passModel failed)")
+    return h
+
+
+def _lp_order(m: MatrixModel, data: ModelData, options: SolveOptions,
+              limit: float | None) -> tuple[np.ndarray | None, float | None]:
+    """Sites in the order the LP relaxation would dispose of them (lowest y first): a better
+    order for the greedy start on large parts; and the LP's value, a bound on the cost.
+    (None, None) when the LP is not solved quickly."""
+    import highspy
+
+    cap = 30.0 if limit is None else max(0.1, min(30.0, 0.2 * limit))
+    tries = ((m, 1.0), (None, 0.5)) if data.n_pairs < LNS_BIG_PAIRS else ((None, 0.5),)
+    for model, share in tries:
+        if model is None:
+            # too slow with a row x <= y for every pair: the weaker LP without them (still a
+            # relaxation, so still a bound) solves in a fraction of the time
+            model = build_matrix(data, strong_link=False)
+        h = _highs(model, options, cap * share)
+        h.setOptionValue("solve_relaxation", True)
+        h.run()
+        if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+            y = np.asarray(h.getSolution().col_value)[:data.n_sites]
+            return np.lexsort((-data.benefit, np.round(y, 6))), float(h.getInfo().objective_function_value)
+    return None, None
+
+
+def _run_mip(m: MatrixModel, data: ModelData, options: SolveOptions, limit: float | None, start):
+    """One HiGHS run: (status, bound, y, x, message, seconds, pass_seconds)."""
+    t0 = time.perf_counter()
+    h = _highs(m, options, None if limit is None else max(0.1, limit))
+    if start is not None:
+        idx = np.arange(data.n_sites + data.n_pairs, dtype=np.int32)
+        val = np.zeros(data.n_sites + data.n_pairs)
+        val[:data.n_sites] = start[0]
+        val[data.n_sites + np.asarray(start[1], dtype=np.int64)] = 1.0
+        h.setSolution(int(idx.size), idx, val)
+    pass_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    h.run()
+    seconds = time.perf_counter() - t1
+    status, bound, message = read_highs_status(h)
+    y = x = None
+    if status in (OPTIMAL, FEASIBLE):
+        v = np.asarray(h.getSolution().col_value)
+        y, x = v[:data.n_sites], v[data.n_sites:data.n_sites + data.n_pairs]
+    return status, bound, y, x, message, seconds, pass_s
+
+
+def solve_highs(data: ModelData, options: SolveOptions | None = None,
+                time_limit_s: float | None = None, start=None) -> Solution:
+    """Build the model with numpy and solve it with HiGHS. ``start`` = (y, chosen) is a
+    feasible plan to start from; by default the best of the status quo and the greedy plans
+    (on large parts also in the order of the LP relaxation). On a large part under a time
+    limit that HiGHS does not finish in its first 40%, a window search improves its best plan
+    and HiGHS runs again from there with what is left. All of it counts as solving."""
+    options = options or SolveOptions()
+    t0 = time.perf_counter()
+    if data.n_sites == 0 and data.n_services == 0:
+        return finish_solution(data, OPTIMAL, "highs", 0.0, np.zeros(0), np.zeros(0), 0.0)
+    if data.n_pairs == 0 and data.n_services > 0:
+        return finish_solution(data, INFEASIBLE, "highs", 0.0, message="a service may go nowhere")
+    limit = time_limit_s if time_limit_s is not None else options.time_limit_s
+    m = build_matrix(data)
+    build_s = time.perf_counter() - t0
+    t_start = time.perf_counter()
+    lp_bound = None
+    searched = start is None and options.warm_start
+    if searched:
+        order = None
+        if data.n_pairs >= 2000 and (data.fixed == FREE).any():
+            order, lp_bound = _lp_order(m, data, options, limit)
+        start = data.best_start(order)
+
+    def left():
+        return None if limit is None else limit - (time.perf_counter() - t_start)
+
+    windows = searched and limit is not None and data.n_pairs >= LNS_MIN_PAIRS and not data.partner
+    if windows and data.n_pairs >= LNS_BIG_PAIRS and start is not None:
+        # so large that HiGHS spends most of the time on its first LP: search windows first
+        start = improve_by_windows(data, start[0], start[1], LNS_SHARE * left(), options)
+        windows = False
+    two_phase = windows
+    first = left() if not two_phase else LNS_FIRST_SHARE * left()
+    status, bound, y, x, message, _sec, pass_s = _run_mip(m, data, options, first, start)
+    build_s += pass_s
+    if two_phase and status in (FEASIBLE, NO_SOLUTION) and left() > 1.0:
+        best = start
+        if status == FEASIBLE:
+            sol1 = finish_solution(data, status, "highs", 0.0, y, x, bound)
+            if best is None or sol1.npv_gbp > data.npv(*best):
+                best = (sol1.y.astype(float), sol1.chosen)
+        if best is not None:
+            best = improve_by_windows(data, best[0], best[1], LNS_SHARE * left(), options)
+        status2, bound2, y2, x2, message2, _sec2, pass2 = _run_mip(m, data, options, left(), best)
+        build_s += pass2
+        if bound2 is not None and (bound is None or bound2 > bound):
+            bound = bound2
+        if status2 in (OPTIMAL, INFEASIBLE) or (status2 == FEASIBLE):
+            status, y, x, message = status2, y2, x2, message2
+        elif best is not None:  # the second run found nothing new: keep the best plan so far
+            status, message = FEASIBLE, message2
+            y = np.asarray(best[0], dtype=float)
+            x = np.zeros(data.n_pairs)
+            x[np.asarray(best[1], dtype=np.int64)] = 1.0
+    seconds = time.perf_counter() - t_start - (build_s - (t_start - t0))
+    if status == FEASIBLE and lp_bound is not None and (bound is None or bound < lp_bound):
+        bound = lp_bound  # stopped before its root LP: the relaxation solved for the start is a bound
+    if status in (OPTIMAL, FEASIBLE):
+        sol = finish_solution(data, status, "highs", seconds, y, x, bound, message)
+    else:
+        sol = finish_solution(data, status, "highs", seconds, message=message)
+    sol.build_seconds = build_s
+    return sol
+
+
+def _window(data: ModelData, y: np.ndarray, chosen: np.ndarray, sites: np.ndarray):
+    """The model restricted to some sites and the services now placed in them (their moves
+    limited to those sites), everything else held as it is: (sub-model, its services, its
+    pairs as indexes into ``data``), or None when the window cannot be cut out exactly."""
+    in_w = np.zeros(data.n_sites, dtype=bool)
+    in_w[sites] = True
+    now = data.pair_site[chosen]
+    services = np.nonzero(in_w[now])[0]
+    if services.size == 0:
+        return None
+    u_free = np.zeros(data.n_services, dtype=bool)
+    u_free[services] = True
+    pairs = np.nonzero(u_free[data.pair_service] & in_w[data.pair_site])[0]
+    x = np.zeros(data.n_pairs, dtype=bool)
+    x[chosen] = True
+    held = x & ~u_free[data.pair_service]  # placements that stay as they are
+    rows = []
+    p_local = np.full(data.n_pairs, -1, dtype=np.int64)
+    p_local[pairs] = np.arange(pairs.size)
+    for r in range(data.n_cover):
+        row = data.cover_row(r)
+        if held[row].any():
+            continue  # met whatever the window does
+        loc = p_local[row]
+        loc = loc[loc >= 0]
+        if loc.size == 0:
+            return None
+        rows.append(loc)
+    s_local = np.full(data.n_sites, -1, dtype=np.int64)
+    s_local[sites] = np.arange(sites.size)
+    u_local = np.full(data.n_services, -1, dtype=np.int64)
+    u_local[services] = np.arange(services.size)
+    budget = None
+    if data.budget is not None:
+        budget = float(data.budget - data.pair_spend[chosen[~u_free]].sum())
+    max_disp = None
+    if data.max_disposals is not None:
+        max_disp = int(data.max_disposals - (1 - y[~in_w]).sum())
+    sub = ModelData(
+        site_ids=[data.site_ids[j] for j in sites], benefit=data.benefit[sites], capacity=data.capacity[sites],
+        fixed=data.fixed[sites], site_agency=data.site_agency[sites],
+        service_ids=[data.service_ids[u] for u in services], space=data.space[services],
+        service_agency=data.service_agency[services], pair_service=u_local[data.pair_service[pairs]],
+        pair_site=s_local[data.pair_site[pairs]], pair_cost=data.pair_cost[pairs],
+        pair_spend=data.pair_spend[pairs], pair_recharge=data.pair_recharge[pairs],
+        pair_stay=data.pair_stay[pairs], agencies=list(data.agencies),
+        cover_ptr=np.cumsum([0] + [r.size for r in rows]).astype(np.int64),
+        cover_pairs=np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64),
+        budget=budget, max_disposals=max_disp, partner=False)
+    return sub, services, pairs
+
+
+def improve_by_windows(data: ModelData, y: np.ndarray, chosen: np.ndarray, seconds: float,
+                       options: SolveOptions, window_sites: int = 30, seed: int = 0,
+                       window_seconds: float = 2.0):
+    """Large-neighbourhood search: repeatedly re-solve a window of neighbouring sites (those
+    joined through the services' possible moves) to optimality with everything else held, and
+    keep every improvement. Each accepted plan is checked against every rule of the whole
+    model. Not used with the partner rule (it joins whole agencies). Returns (y, chosen)."""
+    from dataclasses import replace
+
+    if data.partner or seconds <= 0.5:
+        return y, chosen
+    rng = np.random.default_rng(seed)
+    y = np.asarray(y, dtype=np.int8).copy()
+    chosen = np.asarray(chosen, dtype=np.int64).copy()
+    order = np.argsort(data.pair_service, kind="stable")
+    u_start = np.searchsorted(data.pair_service[order], np.arange(data.n_services + 1))
+    free_sites = np.nonzero(data.fixed == FREE)[0]
+    if free_sites.size == 0:
+        return y, chosen
+    deadline = time.perf_counter() + seconds
+    sub_opts = replace(options, time_limit_s=None, threads=1, warm_start=False)
+    while time.perf_counter() < deadline - 0.2:
+        # grow a window from a random free site through the moves of the services in it
+        seed_site = int(rng.choice(free_sites))
+        window = [seed_site]
+        seen = {seed_site}
+        frontier = [seed_site]
+        now = data.pair_site[chosen]
+        while frontier and len(window) < window_sites:
+            j = frontier.pop(0)
+            for u in np.nonzero(now == j)[0]:
+                for p in order[u_start[u]:u_start[u + 1]]:
+                    k = int(data.pair_site[p])
+                    if k not in seen and len(window) < window_sites:
+                        seen.add(k)
+                        window.append(k)
+                        frontier.append(k)
+        if len(window) < 2:
+            continue
+        cut = _window(data, y, chosen, np.array(window))
+        if cut is None:
+            continue
+        sub, services, pairs = cut
+        local_of = {int(p): i for i, p in enumerate(pairs)}
+        start_chosen = np.array([local_of[int(p)] for p in chosen[services]], dtype=np.int64)
+        start_y = y[np.array(window)].astype(float)
+        current = sub.npv(start_y, start_chosen)
+        remaining = deadline - time.perf_counter()
+        if remaining < 0.3:
+            break
+        try:
+            sol = solve_highs(sub, replace(sub_opts, time_limit_s=min(remaining, window_seconds)),
+                              start=(start_y, start_chosen))
+        except Exception:  # a window the solver cannot handle is simply skipped
+            continue
+        if not sol.solved or sol.npv_gbp <= current + 1e-6 * max(1.0, abs(current)):
+            continue
+        y_new, chosen_new = y.copy(), chosen.copy()
+        y_new[np.array(window)] = sol.y
+        chosen_new[services] = pairs[sol.chosen]
+        if not data.violations(y_new, chosen_new):
+            y, chosen = y_new, chosen_new
+    return y, chosen
+
+
+@dataclass
+class Relaxation:
+    """The least a plan must break to exist: each broken rule instance with its amount."""
+
+    status: str
+    broken: list[tuple[str, int, float]]  # (kind, index, amount)
+    y: np.ndarray | None = None
+    chosen: np.ndarray | None = None  # -1 for a service left without a home
+
+
+def solve_elastic(data: ModelData, options: SolveOptions | None = None,
+                  time_limit_s: float = 30.0) -> Relaxation:
+    """Minimise the (weighted) sum of broken rules: which rules stand in the way of any plan."""
+    options = options or SolveOptions()
+    m = build_matrix(data, elastic=True)
+    h = _highs(m, options, time_limit_s)
+    h.run()
+    status, _bound, _msg = read_highs_status(h)
+    if status not in (OPTIMAL, FEASIBLE):
+        return Relaxation(status, [])
+    v = np.asarray(h.getSolution().col_value)
+    broken = [(kind, idx, float(v[col])) for kind, idx, col in m.slacks if v[col] > 1e-6]
+    x = v[data.n_sites:data.n_sites + data.n_pairs] > 0.5
+    chosen = np.full(data.n_services, -1, dtype=np.int64)
+    on = np.nonzero(x)[0]
+    chosen[data.pair_service[on]] = on
+    return Relaxation(status, broken, np.rint(v[:data.n_sites]), chosen)
+
+
+def feasible_without(data: ModelData, drop: frozenset[str], options: SolveOptions | None = None,
+                     time_limit_s: float = 20.0) -> str:
+    """Status of the feasibility problem with some rule groups left out (objective 0)."""
+    options = options or SolveOptions()
+    m = build_matrix(data, drop=drop)
+    m.cost[:] = 0.0
+    h = _highs(m, options, time_limit_s)
+    h.run()
+    status, _b, _m = read_highs_status(h)
+    return status if status != FEASIBLE else OPTIMAL
+
+
+__all__ = ["INFEASIBLE", "NO_SOLUTION", "MatrixModel", "Relaxation", "build_matrix", "feasible_without",
+           "solve_elastic", "solve_highs"]

@@ -1,0 +1,263 @@
+"""The model on plain arrays (planner.model, planner.highs_direct): hand-worked answers, the
+three solvers against each other and against brute-force enumeration, statuses, and the
+refusal to give values from a model that was not solved."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from planner.errors import SolverError
+from planner.highs_direct import build_matrix, solve_highs
+from planner.model import (
+    DISPOSE,
+    FREE,
+    INFEASIBLE,
+    KEEP,
+    NO_SOLUTION,
+    OPTIMAL,
+    ModelData,
+    Solution,
+    SolveOptions,
+    solve,
+)
+
+SOLVERS = ["highs", "highs-pulp", "cbc"]
+
+
+def three_sites(**kw) -> ModelData:
+    # A (benefit 100, cap 10) holds u1; B (benefit 50, cap 10) holds u2; C (benefit 10, cap 5)
+    # holds u3. u1 may move to B (cost 3), u2 to A (cost 4), u3 to B (cost 20).
+    return ModelData.from_lists(
+        sites=[dict(id="A", benefit=100, capacity=10), dict(id="B", benefit=50, capacity=10),
+               dict(id="C", benefit=10, capacity=5)],
+        services=[dict(id="u1", space=5), dict(id="u2", space=5), dict(id="u3", space=5)],
+        pairs=[dict(service="u1", site="A", stay=True), dict(service="u1", site="B", cost=3, spend=3),
+               dict(service="u2", site="B", stay=True), dict(service="u2", site="A", cost=4, spend=4),
+               dict(service="u3", site="C", stay=True), dict(service="u3", site="B", cost=20, spend=20)],
+        **kw)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_three_sites_by_hand(solver):
+    # Disposing A and moving u1 to B: 100 - 3 = 97. Disposing B instead: 50 - 4 = 46. A and B
+    # both: nowhere for u1, u2. C as well as A: u3 would need B, full (u1 + u2 = 10 m2).
+    sol = solve(three_sites(), SolveOptions(solver=solver))
+    assert sol.status == OPTIMAL
+    assert sol.npv_gbp == pytest.approx(97.0)
+    assert list(sol.y) == [0, 1, 1]
+    assert sol.gap == pytest.approx(0.0, abs=1e-9)
+    assert sol.bound_gbp == pytest.approx(97.0)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_budget_and_forced_by_hand(solver):
+    # A budget of 3.5 allows u1's move (3) only; forcing C out needs u3 -> B (20): infeasible
+    # with the budget, feasible without: 100 + 10 - 3 - 20 would need B to hold 15 m2 > 10,
+    # so dispose C alone: 10 - 20 = -10.
+    d = three_sites(budget=3.5)
+    assert solve(d, SolveOptions(solver=solver)).npv_gbp == pytest.approx(97.0)
+    d = three_sites(budget=3.0 - 1e-3)
+    sol = solve(d, SolveOptions(solver=solver))
+    assert sol.npv_gbp == pytest.approx(0.0)  # nothing affordable: the status quo
+    d = three_sites()
+    d.fixed[2] = DISPOSE
+    sol = solve(d, SolveOptions(solver=solver))
+    assert sol.npv_gbp == pytest.approx(-10.0)
+    assert list(sol.y) == [1, 1, 0]
+    d.budget = 10.0
+    sol = solve(d, SolveOptions(solver=solver))
+    assert sol.status == INFEASIBLE
+    with pytest.raises(SolverError):
+        _ = sol.npv_gbp
+    with pytest.raises(SolverError):
+        _ = sol.y
+    assert sol.bound_gbp is None
+
+
+def test_solution_refuses_values_unless_solved():
+    for status in (INFEASIBLE, NO_SOLUTION):
+        s = Solution(status, "highs", 0.1)
+        for attr in ("y", "chosen", "npv_gbp", "gap"):
+            with pytest.raises(SolverError):
+                getattr(s, attr)
+
+
+def random_model(rng: np.random.Generator, ns=4, nu=5, cover=True, coupling=True) -> ModelData:
+    sites = [dict(id=f"S{j}", benefit=float(rng.integers(-20, 100)), capacity=float(rng.integers(3, 15)),
+                  fixed=int(rng.choice([FREE, FREE, FREE, KEEP, DISPOSE])) if j else FREE,
+                  agency=f"g{rng.integers(0, 2)}") for j in range(ns)]
+    services = [dict(id=f"U{u}", space=float(rng.integers(1, 6)), agency=f"g{rng.integers(0, 2)}")
+                for u in range(nu)]
+    pairs = []
+    for u in range(nu):
+        home = int(rng.integers(0, ns))
+        others = [j for j in range(ns) if j != home and rng.random() < 0.6]
+        pairs.append(dict(service=f"U{u}", site=f"S{home}", stay=True, cost=float(rng.integers(0, 3))))
+        for j in others:
+            c = float(rng.integers(0, 30))
+            pairs.append(dict(service=f"U{u}", site=f"S{j}", cost=c, spend=c,
+                              recharge=float(rng.integers(0, 5)) if coupling else 0.0))
+    rows = []
+    if cover:
+        for _ in range(int(rng.integers(0, 3))):
+            k = int(rng.integers(1, 4))
+            rows.append(sorted(set(int(i) for i in rng.choice(len(pairs), size=k))))
+    kw = {}
+    if coupling:
+        if rng.random() < 0.4:
+            kw["budget"] = float(rng.integers(0, 50))
+        if rng.random() < 0.4:
+            kw["max_disposals"] = int(rng.integers(0, 3))
+        kw["partner"] = bool(rng.random() < 0.4)
+    return ModelData.from_lists(sites, services, pairs, cover=rows, **kw)
+
+
+def brute_force(d: ModelData) -> float | None:
+    """Best NPV by enumerating every y and every assignment (None: no plan)."""
+    best = None
+    opts = [np.nonzero(d.pair_service == u)[0] for u in range(d.n_services)]
+    for y in itertools.product([0, 1], repeat=d.n_sites):
+        y = np.array(y)
+        if ((d.fixed != FREE) & (y != d.fixed)).any():
+            continue
+        for chosen in itertools.product(*opts):
+            chosen = np.array(chosen, dtype=np.int64)
+            if d.violations(y, chosen):
+                continue
+            v = d.npv(y, chosen)
+            if best is None or v > best + 1e-9:
+                best = v
+    return best
+
+
+def test_violations_see_every_rule():
+    d = three_sites(budget=1.0, max_disposals=0, partner=True)
+    y = np.array([0, 1, 1])
+    chosen = np.array([0, 2, 4])  # u1 stays in disposed A
+    v = " | ".join(d.violations(y, chosen))
+    assert "disposed site A" in v and "disposals exceed" in v
+    chosen = np.array([1, 3, 4])  # u1 -> B, u2 -> A with A disposed; spend 7 > 1
+    v = " | ".join(d.violations(y, chosen))
+    assert "exceeds the budget" in v and "disposed site A" in v
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_models_match_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    d = random_model(rng, ns=int(rng.integers(2, 5)), nu=int(rng.integers(1, 5)))
+    best = brute_force(d)
+    sol = solve_highs(d)
+    if best is None:
+        assert sol.status == INFEASIBLE
+    else:
+        assert sol.status == OPTIMAL
+        assert sol.npv_gbp == pytest.approx(best, abs=1e-6)
+        assert d.violations(sol.y, sol.chosen) == []
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_pulp_model_and_direct_model_agree(seed):
+    rng = np.random.default_rng(1000 + seed)
+    d = random_model(rng, ns=int(rng.integers(3, 9)), nu=int(rng.integers(3, 12)))
+    a = solve(d, SolveOptions(solver="highs"))
+    b = solve(d, SolveOptions(solver="highs-pulp"))
+    c = solve(d, SolveOptions(solver="cbc"))
+    assert a.status == b.status == c.status
+    if a.solved:
+        assert a.npv_gbp == pytest.approx(b.npv_gbp, abs=1e-6)
+        assert a.npv_gbp == pytest.approx(c.npv_gbp, abs=1e-6)
+        # same objective; the decisions are those of an optimum in each case
+        for s in (a, b, c):
+            assert d.violations(s.y, s.chosen) == []
+            assert d.npv(s.y, s.chosen) == pytest.approx(a.npv_gbp, abs=1e-6)
+
+
+def test_matrix_has_strong_linking_and_capacity_rows():
+    d = three_sites()
+    m = build_matrix(d)
+    A = m.A.toarray()
+    ns = d.n_sites
+    # every move pair p at a free site has a row x_p - y_j <= 0
+    for p in range(d.n_pairs):
+        j = d.pair_site[p]
+        row = np.zeros(A.shape[1])
+        row[ns + p] = 1
+        row[j] = -1
+        assert any(np.allclose(A[r], row) and m.row_hi[r] == 0 for r in range(A.shape[0])), p
+
+
+def _sscflp(rng, m, n):
+    cap = rng.integers(40, 70, size=m).astype(float)
+    dem = rng.integers(5, 15, size=n).astype(float)
+    f = rng.integers(50, 150, size=m).astype(float)
+    c = rng.integers(1, 60, size=(n, m)).astype(float)
+    sites = [dict(id=f"F{i}", benefit=f[i], capacity=cap[i]) for i in range(m)]
+    services = [dict(id=f"C{j}", space=dem[j]) for j in range(n)]
+    pairs = [dict(service=f"C{j}", site=f"F{i}", cost=c[j, i], spend=c[j, i]) for j in range(n) for i in range(m)]
+    return ModelData.from_lists(sites, services, pairs)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_time_limit_is_not_reported_as_optimal(solver):
+    # A 25 x 80 single-source instance cannot be proven optimal in 0.3 s: the answer must be
+    # "feasible" with a positive gap (or no solution), never "optimal".
+    d = _sscflp(np.random.default_rng(7), 25, 80)
+    sol = solve(d, SolveOptions(solver=solver, time_limit_s=0.3))
+    assert sol.status in ("feasible", "no_solution"), sol.status
+    if sol.status == "feasible":
+        assert sol.bound_gbp is not None and sol.bound_gbp > sol.npv_gbp
+        assert sol.gap > 0
+        assert d.violations(sol.y, sol.chosen) == []
+    else:
+        with pytest.raises(SolverError):
+            _ = sol.npv_gbp
+
+
+def test_status_quo_is_given_as_start_and_is_feasible():
+    d = three_sites()
+    y, chosen = d.status_quo()
+    assert list(y) == [1, 1, 1] and d.npv(y, chosen) == 0
+    d.fixed[0] = DISPOSE
+    assert d.status_quo() is None
+
+
+def test_unknown_solver_and_bad_options_are_refused():
+    with pytest.raises(SolverError, match="unknown solver"):
+        SolveOptions(solver="gurobi")
+    with pytest.raises(SolverError, match="relative gap"):
+        SolveOptions(mip_rel_gap=5)
+    with pytest.raises(SolverError, match="time limit"):
+        SolveOptions(time_limit_s=0)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_greedy_start_is_a_plan_no_better_than_the_optimum(seed):
+    rng = np.random.default_rng(500 + seed)
+    d = random_model(rng, ns=int(rng.integers(2, 5)), nu=int(rng.integers(1, 5)))
+    g = d.greedy_start()
+    best = brute_force(d)
+    if g is not None:
+        assert d.violations(*g) == []
+        assert best is not None and d.npv(*g) <= best + 1e-9
+    # the bound that needs no solver is a bound
+    if best is not None:
+        assert float(d.benefit.sum()) - d.trivial_bound_cost() >= best - 1e-9
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_window_search_keeps_plans_feasible_and_never_worse(seed):
+    from planner.highs_direct import improve_by_windows
+
+    rng = np.random.default_rng(900 + seed)
+    d = random_model(rng, ns=4, nu=4)
+    d.partner = False
+    start = d.status_quo() or d.greedy_start()
+    if start is None:
+        return
+    best = brute_force(d)
+    y, chosen = improve_by_windows(d, start[0], start[1], 0.8, SolveOptions(), window_sites=2, seed=seed)
+    assert d.violations(y, chosen) == []
+    assert d.npv(start[0], start[1]) - 1e-9 <= d.npv(y, chosen) <= best + 1e-9

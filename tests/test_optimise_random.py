@@ -1,0 +1,190 @@
+"""Random small places (hypothesis) through the whole optimiser, compared with brute-force
+enumeration written from the spec's text (tests/test_optimise_helpers.py); and the split into
+independent parts compared with the whole model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from planner.model import SolveOptions
+from planner.optimise import build_instance, inputs_from_frames, solve_instance, split_parts
+from tests.test_optimise_helpers import BASE, run, spec_brute_force
+
+AGENCIES = ["council", "nhs", "police"]
+TYPES = ["office", "library", "gp"]
+
+
+@st.composite
+def places(draw):
+    ns = draw(st.integers(2, 3))
+    nu = draw(st.integers(1, 4))
+    sites = []
+    for j in range(ns):
+        s = {"site_id": f"S{j}", "agency": draw(st.sampled_from(AGENCIES)),
+             "easting": float(draw(st.integers(0, 4)) * 1000), "northing": float(draw(st.integers(0, 2)) * 1000),
+             "capacity_m2": float(draw(st.integers(0, 40))),
+             "running_cost_gbp": float(draw(st.integers(0, 300))),
+             "market_value_gbp": float(draw(st.sampled_from([0, 0, 1000, 2500]))),
+             "backlog_gbp": float(draw(st.sampled_from([0, 0, 200]))),
+             "exit_cost_gbp": float(draw(st.sampled_from([0, 0, 400]))),
+             "available_year": draw(st.sampled_from([0, 0, 0, 2, 5, 6])),
+             "locked": draw(st.booleans()) and draw(st.booleans()),
+             "can_receive": not (draw(st.booleans()) and draw(st.booleans())),
+             "accepts": draw(st.sampled_from(["", "", "office", "gp;library"]))}
+        if draw(st.booleans()):
+            s["disposal_cost_gbp"] = float(draw(st.sampled_from([0, 50])))
+        sites.append(s)
+    services = []
+    for u in range(nu):
+        home = draw(st.sampled_from([f"S{j}" for j in range(ns)] + [""]))
+        sv = {"service_id": f"U{u}", "site_id": home, "agency": draw(st.sampled_from(AGENCIES)),
+              "service_type": draw(st.sampled_from(TYPES)), "space_m2": float(draw(st.integers(1, 20))),
+              "fte": float(draw(st.integers(0, 5))), "movable": draw(st.booleans()) or draw(st.booleans()),
+              "max_move_m": float(draw(st.sampled_from([np.nan, 1000, 2500])))}
+        if home == "" and draw(st.booleans()):
+            sv["easting"] = float(draw(st.integers(0, 4)) * 1000)
+            sv["northing"] = 0.0
+        services.append(sv)
+    zones = [{"zone_id": f"Z{z}", "population": float(draw(st.sampled_from([0, 100]))),
+              "easting": float(draw(st.integers(0, 4)) * 1000), "northing": 0.0} for z in range(draw(st.integers(0, 2)))]
+    pairs = []
+    for u in range(nu):
+        for j in range(ns):
+            if draw(st.integers(0, 5)) == 0:
+                pairs.append({"service_id": f"U{u}", "site_id": f"S{j}",
+                              "one_off_gbp": float(draw(st.integers(0, 300))),
+                              "annual_gbp": float(draw(st.integers(-10, 30))),
+                              "allowed": draw(st.booleans()) or draw(st.booleans())})
+    sc = {"horizon_years": draw(st.sampled_from([1, 5, 10])), "discount_rate": draw(st.sampled_from([0.0, 0.035, 0.1])),
+          "optimism_bias": draw(st.sampled_from([0.0, 0.24])), "fit_out_gbp_per_m2": float(draw(st.integers(0, 30))),
+          "move_gbp_per_fte": float(draw(st.integers(0, 50))), "max_move_m": float(draw(st.sampled_from([1500, 5000]))),
+          "disposal_cost_rate": draw(st.sampled_from([0.0, 0.02]))}
+    if draw(st.booleans()):
+        sc["access"] = {draw(st.sampled_from(TYPES)): float(draw(st.sampled_from([500, 1500])))}
+    if draw(st.integers(0, 3)) == 0:
+        sc["sharing"] = {draw(st.sampled_from(AGENCIES)): [draw(st.sampled_from(AGENCIES))]}
+    if draw(st.integers(0, 3)) == 0:
+        sc["capex_budget_gbp"] = float(draw(st.integers(0, 800)))
+    if draw(st.integers(0, 3)) == 0:
+        sc["max_disposals"] = draw(st.integers(0, 2))
+    if draw(st.integers(0, 3)) == 0:
+        sc["partner_no_worse_off"] = True
+        sc["recharge_gbp_per_m2_year"] = float(draw(st.sampled_from([0, 5, 20])))
+    forced = [s["site_id"] for s in sites if draw(st.integers(0, 5)) == 0]
+    kept = [s["site_id"] for s in sites if s["site_id"] not in forced and draw(st.integers(0, 5)) == 0]
+    if forced:
+        sc["dispose_site_ids"] = forced
+    if kept:
+        sc["keep_site_ids"] = kept
+    return sites, services, zones, pairs, sc
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(places())
+def test_random_places_match_brute_force(place):
+    sites, services, zones, pairs, sc = place
+    best = spec_brute_force(sites, services, sc, zones, pairs)
+    plan = run(sites, services, zones=zones or None, pairs=pairs or None, **sc)
+    if best is None:
+        assert plan.status == "infeasible", plan.npv_gbp
+        assert plan.findings, "an infeasible answer must say why"
+    else:
+        assert plan.status == "optimal", [f.message for f in plan.findings]
+        assert plan.npv_gbp == pytest.approx(best, abs=1e-6, rel=1e-9)
+        # the reported totals add up: the NPV by agency sums to the NPV
+        t = plan.totals.set_index("scope")
+        assert t.drop(index="all")["npv_gbp"].sum() == pytest.approx(plan.npv_gbp, abs=0.05)
+
+
+def clustered_place(rng: np.random.Generator, n_towns: int, per_town: int, zones_per_town: int = 3):
+    """Towns 50 km apart: moves (max 3 km) and access (2 km) never join two towns."""
+    sites, services, zones = [], [], []
+    k = 0
+    for t in range(n_towns):
+        cx = t * 50_000.0
+        for i in range(per_town):
+            sid = f"T{t}S{i}"
+            sites.append({"site_id": sid, "agency": AGENCIES[int(rng.integers(0, 3))],
+                          "easting": cx + rng.uniform(0, 3000), "northing": rng.uniform(0, 3000),
+                          "capacity_m2": float(rng.integers(100, 400)),
+                          "running_cost_gbp": float(rng.integers(5_000, 40_000)),
+                          "market_value_gbp": float(rng.integers(0, 500_000)), "locked": bool(rng.random() < 0.1)})
+            for _ in range(int(rng.integers(0, 3))):
+                services.append({"service_id": f"U{k}", "site_id": sid, "agency": sites[-1]["agency"],
+                                 "service_type": TYPES[int(rng.integers(0, 3))],
+                                 "space_m2": float(rng.integers(20, 150)), "fte": float(rng.integers(0, 20))})
+                k += 1
+        for z in range(zones_per_town):
+            zones.append({"zone_id": f"T{t}Z{z}", "population": 1000.0, "easting": cx + rng.uniform(0, 3000),
+                          "northing": rng.uniform(0, 3000)})
+    return sites, services, zones
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_parts_give_the_same_answer_as_the_whole(seed):
+    rng = np.random.default_rng(seed)
+    sites, services, zones = clustered_place(rng, n_towns=4, per_town=6)
+    sc = {**BASE, "max_move_m": 3000.0, "fit_out_gbp_per_m2": 200.0, "move_gbp_per_fte": 500.0,
+          "discount_rate": 0.035, "access": {"library": 2000.0, "gp": 1500.0}}
+    if seed % 3 == 1:
+        sc["partner_no_worse_off"] = True
+        sc["recharge_gbp_per_m2_year"] = 20.0
+    if seed % 3 == 2:
+        sc["capex_budget_gbp"] = 200_000.0  # joins everything: one part
+    inputs = inputs_from_frames(pd.DataFrame(sites), pd.DataFrame(services), sc, pd.DataFrame(zones))
+    inst = build_instance(inputs)
+    parts, n_comp = split_parts(inst.data)
+    whole = solve_instance(inst, SolveOptions(), decompose=False)
+    split = solve_instance(inst, SolveOptions(), decompose=True)  # parts two at a time
+    one_by_one = solve_instance(inst, SolveOptions(threads=1), decompose=True)
+    assert whole.status == split.status == one_by_one.status == "optimal"
+    assert split.solution.npv_gbp == pytest.approx(whole.solution.npv_gbp, abs=1e-4)
+    assert one_by_one.solution.npv_gbp == pytest.approx(whole.solution.npv_gbp, abs=1e-4)
+    if seed % 3 == 2:
+        assert len(parts) == 1 and n_comp == 1
+    else:
+        if seed % 3 == 0:
+            assert n_comp >= 4  # at least one part per town
+        else:
+            assert n_comp <= 3  # the partner rule joins each agency's sites and services
+        # no pair or access row crosses parts
+        owner = np.full(inst.data.n_sites, -1)
+        for k, p in enumerate(parts):
+            owner[p.sites] = k
+        svc_owner = np.full(inst.data.n_services, -1)
+        for k, p in enumerate(parts):
+            svc_owner[p.services] = k
+        assert (owner[inst.data.pair_site] == svc_owner[inst.data.pair_service]).all()
+        assert (owner >= 0).all() and (svc_owner >= 0).all()
+
+
+def test_time_limited_large_part_uses_the_window_search(monkeypatch):
+    import planner.highs_direct as hd
+
+    calls = []
+    real = hd.improve_by_windows
+
+    def spy(*a, **k):
+        out = real(*a, **k)
+        calls.append((a[0], a[1], a[2], out))
+        return out
+
+    monkeypatch.setattr(hd, "LNS_MIN_PAIRS", 50)
+    monkeypatch.setattr(hd, "LNS_FIRST_SHARE", 0.01)  # a first HiGHS run too short to finish
+    monkeypatch.setattr(hd, "improve_by_windows", spy)
+    rng = np.random.default_rng(11)
+    sites, services, zones = clustered_place(rng, n_towns=1, per_town=25)
+    sc = {**BASE, "max_move_m": 3000.0, "fit_out_gbp_per_m2": 200.0, "discount_rate": 0.035,
+          "access": {"library": 2000.0}}
+    inputs = inputs_from_frames(pd.DataFrame(sites), pd.DataFrame(services), sc, pd.DataFrame(zones))
+    inst = build_instance(inputs)
+    out = solve_instance(inst, SolveOptions(time_limit_s=3.0, threads=1))
+    assert calls, "the window search should run on a large part under a time limit"
+    data, y0, c0, (y1, c1) = calls[0]
+    assert data.violations(y1, c1) == [] and data.npv(y1, c1) >= data.npv(y0, c0) - 1e-9
+    assert out.status in ("optimal", "feasible")
+    assert inst.data.violations(out.solution.y, out.solution.chosen) == []
