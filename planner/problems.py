@@ -162,6 +162,19 @@ class ProblemReport:
             console.print(f"... and {len(self.problems) - limit} more: write them all with --problems FILE.csv")
 
 
+def new_file_mode() -> int:
+    """The permissions an ordinary new file gets here (0o666 less the umask), for files made
+    through a private temporary file (mkstemp makes them 0o600, unreadable to colleagues on a
+    shared drive). The umask is read without changing it (os.umask would, for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o644
+
+
 def write_text_atomic(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
     path = Path(path)
@@ -170,6 +183,7 @@ def write_text_atomic(path: str | os.PathLike, text: str, encoding: str = "utf-8
     try:
         with os.fdopen(fd, "w", encoding=encoding, newline="") as fh:
             fh.write(text)
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -125,3 +125,16 @@ def test_write_text_atomic_leaves_old_file_on_failure(tmp_path, monkeypatch):
         write_text_atomic(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]  # no temp file left behind
+
+
+def test_write_text_atomic_gives_the_usual_permissions(tmp_path):
+    # mkstemp makes 0o600 files; an output must be readable as any new file would be
+    mask = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "a.csv", "x")
+        assert (tmp_path / "a.csv").stat().st_mode & 0o777 == 0o644
+        os.umask(0o002)
+        write_text_atomic(tmp_path / "b.csv", "x")
+        assert (tmp_path / "b.csv").stat().st_mode & 0o777 == 0o664
+    finally:
+        os.umask(mask)

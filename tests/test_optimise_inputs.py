@@ -269,6 +269,19 @@ def test_command_line(tmp_path):
                         "--scenario", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "run3")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "horizon" in r.stderr and "horizon_years" in r.stderr and "Traceback" not in r.stderr
+    # text in square brackets in a message (a TOML table) is printed as it is, not taken as markup
+    (tmp_path / "bad2.toml").write_text(SCENARIO + "access = 5\n")
+    r = subprocess.run([str(PLANNER), "optimise", "--sites", str(f["sites"]), "--services", str(f["services"]),
+                        "--scenario", str(tmp_path / "bad2.toml"), "--out", str(tmp_path / "run4")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "[access]" in r.stderr, r.stderr
+    # an infeasible plan lists each reason with its rule in brackets
+    (tmp_path / "inf.toml").write_text(SCENARIO + 'dispose_site_ids = ["A"]\nkeep_site_ids = ["A"]\n')
+    r = subprocess.run([str(PLANNER), "optimise", "--sites", str(f["sites"]), "--services", str(f["services"]),
+                        "--scenario", str(tmp_path / "inf.toml"), "--out", str(tmp_path / "run5")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "infeasible" in r.stdout and "[forced_disposal]" in r.stdout, r.stdout + r.stderr
+    assert json.loads((tmp_path / "run5" / "summary.json").read_text())["status"] == "infeasible"
 
 
 def test_register_adapter(tmp_path):

@@ -192,7 +192,7 @@ def schedule_cmd(
     name: Annotated[str | None, typer.Option("--name", help="Name of the stored scenario (default: the folder's "
                                              "name).", show_default=False)] = None,
     finance: Annotated[Path | None, typer.Option("--finance", help="TOML file of finance settings (keys at the "
-                                                 "top or under [finance]: first_financial_year, "
+                                                 "top or under \\[finance]: first_financial_year, "
                                                  "max_disposals_per_year, max_receipts_gbp_per_year, cap_priority, "
                                                  "homes_per_ha, jobs, de_minimis_gbp).", show_default=False)] = None,
     first_year: Annotated[int | None, typer.Option("--first-year", help="Calendar year the first financial year "

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from planner.cli import app
 from planner.errors import PlannerError, ValidationError
@@ -36,7 +37,7 @@ def optimise_cmd(
     console = Console()
     err = Console(stderr=True)
     if solver not in SOLVERS:
-        err.print(f"[red]error:[/red] --solver must be one of {', '.join(SOLVERS)}, not {solver!r}")
+        err.print(f"[red]error:[/red] --solver must be one of {', '.join(SOLVERS)}, not {escape(repr(solver))}")
         raise typer.Exit(2)
     if register is None and (sites is None or services is None):
         err.print("[red]error:[/red] give --sites and --services (CSV files), or --register REGISTER.gpkg")
@@ -54,10 +55,10 @@ def optimise_cmd(
     except ValidationError as exc:
         if exc.report is not None:
             exc.report.render(err, title="The input cannot be used")
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
     except PlannerError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
     colour = {"optimal": "green", "feasible": "yellow"}.get(plan.status, "red")
     line = f"[{colour}]{plan.status}[/{colour}]"
@@ -69,10 +70,10 @@ def optimise_cmd(
     if not quiet:
         if plan.findings:
             for f in plan.findings:
-                console.print(f"  - [{f.rule}] {f.message}")
+                console.print(f"  - {escape('[' + f.rule + ']')} {escape(f.message)}")
         elif plan.totals is not None:
             o = plan.totals.iloc[0]
             console.print(f"  {int(o.sites_disposed)} sites disposed, receipts £{o.gross_capital_receipts_gbp:,.0f}, "
                           f"running costs saved £{o.running_cost_saving_gbp_per_year:,.0f} a year, one-off spend "
                           f"£{o.one_off_spend_gbp:,.0f}, {o.floor_area_released_m2:,.0f} m2 released")
-        console.print(f"  outputs in {out}")
+        console.print(f"  outputs in {escape(str(out))}")
