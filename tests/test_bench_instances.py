@@ -42,13 +42,26 @@ def as_spec_tables(cap, opening, demand, cost):
     return sites, services, pairs, scenario
 
 
-@pytest.mark.parametrize("set_name,k", [("Lib_1", 1), ("Lib_1", 2), ("Lib_2", 1), ("Lib_3", 1), ("Lib_3", 5)])
+def _count(set_name: str) -> int:
+    f = BENCH / set_name / "os"
+    return len(f.read_text().split()) if f.exists() else 0
+
+
+# Quick ones in every run; every Holmberg (Lib_2) instance and the OR-Library cap61-cap134
+# (Lib_3 p1-p24) as slow tests. Lib_3 p25-p36 (capa-capc, 100 x 1,000), most of Lib_4 and some
+# of Lib_1 are not proven within minutes by HiGHS: see benchmarks/results/bench_sscflp.md.
+QUICK = [("Lib_1", 1), ("Lib_1", 2), ("Lib_2", 1), ("Lib_3", 1), ("Lib_3", 5)]
+SLOW = [("Lib_2", k) for k in range(2, _count("Lib_2") + 1)] + [
+    ("Lib_3", k) for k in range(2, min(24, _count("Lib_3")) + 1) if k != 5]
+
+
+@pytest.mark.parametrize("set_name,k", QUICK + [pytest.param(s, k, marks=pytest.mark.slow) for s, k in SLOW])
 def test_published_optimum_is_reached(set_name, k):
     cap, opening, demand, cost = read_instance(BENCH / set_name / f"p{k}")
     published = float((BENCH / set_name / "os").read_text().split()[k - 1])
     sites, services, pairs, scenario = as_spec_tables(cap, opening, demand, cost)
     plan = optimise(sites=sites, services=services, pair_costs=pairs, scenario=scenario,
-                    options=SolveOptions(time_limit_s=120))
+                    options=SolveOptions(time_limit_s=300))
     assert plan.status == "optimal"
     min_cost = opening.sum() - plan.npv_gbp
     assert min_cost == pytest.approx(published, abs=0.006)  # the os values have two decimals
