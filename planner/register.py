@@ -440,9 +440,11 @@ def validate_tables(sites: pd.DataFrame, services: pd.DataFrame, zones: pd.DataF
     return report
 
 
-def read_files(paths, agency: str | None = None, kind: str = "auto", mapping=None, postcodes=None):
+def read_files(paths, agency: str | None = None, kind: str = "auto", mapping=None, postcodes=None,
+               locations=None):
     """Read every file; raise one ``InputFileError`` naming every file that cannot be used.
-    Returns the ``ReadResult`` of each file."""
+    Returns the ``ReadResult`` of each file. ``locations`` (site_code with easting/northing or
+    postcode) places NHS ERIC sites, which have no coordinates of their own."""
     from planner.readers import read_file
 
     paths = [Path(p) for p in paths]
@@ -460,7 +462,8 @@ def read_files(paths, agency: str | None = None, kind: str = "auto", mapping=Non
     results = []
     for p in unique:
         try:
-            results.append(read_file(p, kind=kind, agency=agency, postcodes=table, mapping=mapping))
+            results.append(read_file(p, kind=kind, agency=agency, postcodes=table, mapping=mapping,
+                                     locations=locations))
         except InputFileError as exc:
             failures.append(str(exc).rstrip("."))
     if failures:
@@ -472,7 +475,7 @@ def read_files(paths, agency: str | None = None, kind: str = "auto", mapping=Non
 
 
 def import_files(paths, agency: str, register_path: str | os.PathLike, kind: str = "auto",
-                 mapping=None, postcodes=None, timings: dict | None = None
+                 mapping=None, postcodes=None, timings: dict | None = None, locations=None
                  ) -> tuple[Register, ProblemReport, list[dict]]:
     """Read ``paths`` as ``agency``'s files, merge them into the register at ``register_path``
     (created if missing) with the refresh rules of the module docstring, validate, and save
@@ -484,7 +487,8 @@ def import_files(paths, agency: str, register_path: str | os.PathLike, kind: str
     if not agency or not str(agency).strip():
         raise InputFileError("no agency given. Fix: pass --agency NAME (council, nhs, police, fire or another name).")
     agency = str(agency).strip()
-    results = read_files(paths, agency=agency, kind=kind, mapping=mapping, postcodes=postcodes)
+    results = read_files(paths, agency=agency, kind=kind, mapping=mapping, postcodes=postcodes,
+                         locations=locations)
     clock.lap("read")
     old = Register.load(register_path) if register_path.exists() else Register()
     clock.lap("load")
@@ -571,11 +575,13 @@ def import_files(paths, agency: str, register_path: str | os.PathLike, kind: str
 
 
 def validate_files(paths, agency: str | None = None, kind: str = "auto", mapping=None,
-                   postcodes=None, register: Register | None = None) -> tuple[ProblemReport, list]:
+                   postcodes=None, register: Register | None = None, locations=None
+                   ) -> tuple[ProblemReport, list]:
     """Read and validate files without importing them: every problem, and the read results.
     With ``register``, services are also checked against the register's sites (its sites are
     taken as they are: they are not validated again)."""
-    results = read_files(paths, agency=agency, kind=kind, mapping=mapping, postcodes=postcodes)
+    results = read_files(paths, agency=agency, kind=kind, mapping=mapping, postcodes=postcodes,
+                         locations=locations)
     report = ProblemReport()
     for r in results:
         report.extend(r.problems)

@@ -227,3 +227,23 @@ def test_python_dash_m_planner_reports_a_file_error_without_a_traceback(tmp_path
     assert p.returncode == 2
     assert p.stderr.startswith("error: ") and "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_import_places_eric_sites_from_a_locations_table(tmp_path):
+    eric = SOURCES / "ERIC_2016-17_site_data.csv"
+    loc = write(tmp_path / "eric_locations.csv", "site_code,easting,northing", "RW3TR,377433,393986")
+    out = tmp_path / "reg.gpkg"
+    r = invoke("import", eric, "--agency", "nhs", "--out", out, "--locations", loc)
+    assert r.exit_code == 0, r.output
+    sites = Register.load(out).sites.set_index("site_id")
+    assert bool(sites.loc["RW3TR", "located"]) and sites.loc["RW3TR", "easting"] == 377433.0
+    assert int(sites["located"].astype(bool).sum()) == 1  # every other ERIC site stays unlocated, reported
+    # validate takes the same option and counts one fewer unlocated site than without it
+    without = invoke("validate", eric, "--problems", tmp_path / "p1.csv")
+    with_loc = invoke("validate", eric, "--locations", loc, "--problems", tmp_path / "p2.csv")
+
+    def unlocated(path):
+        return sum(row["code"] == "unlocated" for row in csv.DictReader(path.open()))
+
+    assert without.exit_code == with_loc.exit_code
+    assert unlocated(tmp_path / "p1.csv") == unlocated(tmp_path / "p2.csv") + 1

@@ -27,6 +27,8 @@ _KIND_HELP = f"Reader to use: {', '.join(KINDS)} (auto: decided from the file's 
 _MAPPING_HELP = "TOML file describing the columns of a file no reader knows (see docs/mapping.md); implies --kind mapped."
 _POSTCODES_HELP = ("Postcode centroids to place records with no coordinates: a CSV with postcode, easting, "
                    "northing columns, or 'national' for the full-country table (optional package).")
+_LOCATIONS_HELP = ("NHS ERIC returns give no coordinates: a CSV or XLSX of site_code with easting and "
+                   "northing (EPSG:27700) or a full postcode, to place their sites.")
 _FORCE_HELP = "Overwrite an existing --problems / --csv file (by default the command refuses)."
 
 
@@ -116,6 +118,7 @@ def import_cmd(
     kind: Annotated[str, typer.Option("--kind", help=_KIND_HELP)] = "auto",
     mapping: Annotated[Path | None, typer.Option("--mapping", help=_MAPPING_HELP, show_default=False)] = None,
     postcodes: Annotated[str | None, typer.Option("--postcodes", help=_POSTCODES_HELP, show_default=False)] = None,
+    locations: Annotated[Path | None, typer.Option("--locations", help=_LOCATIONS_HELP, show_default=False)] = None,
     problems: Annotated[Path | None, typer.Option("--problems", help="Also write every problem to this CSV file.",
                                                   show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help=_FORCE_HELP)] = False,
@@ -127,7 +130,8 @@ def import_cmd(
     _check_output(problems, force, "--problems")
     console = _console()
     try:
-        reg, report, stats = import_files(files, agency, out, kind=kind, mapping=mapping, postcodes=postcodes)
+        reg, report, stats = import_files(files, agency, out, kind=kind, mapping=mapping, postcodes=postcodes,
+                                          locations=locations)
         report = _by_place(report)
     except PlannerError as exc:
         raise _fail(str(exc)) from None
@@ -154,6 +158,7 @@ def validate_cmd(
                                                show_default=False)] = None,
     mapping: Annotated[Path | None, typer.Option("--mapping", help=_MAPPING_HELP, show_default=False)] = None,
     postcodes: Annotated[str | None, typer.Option("--postcodes", help=_POSTCODES_HELP, show_default=False)] = None,
+    locations: Annotated[Path | None, typer.Option("--locations", help=_LOCATIONS_HELP, show_default=False)] = None,
     register: Annotated[Path | None, typer.Option("--register", help="Also check services against this register's sites.",
                                                   show_default=False)] = None,
     problems: Annotated[Path | None, typer.Option("--problems", help="Also write every problem to this CSV file.",
@@ -169,7 +174,7 @@ def validate_cmd(
     try:
         reg = Register.load(register) if register is not None else None
         report, results = validate_files(files, agency=agency, kind=kind, mapping=mapping,
-                                         postcodes=postcodes, register=reg)
+                                         postcodes=postcodes, register=reg, locations=locations)
         report = _by_place(report)
     except PlannerError as exc:
         raise _fail(str(exc)) from None
