@@ -14,6 +14,10 @@ fixed at 0.
 
 from __future__ import annotations
 
+import functools
+import os
+import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -245,15 +249,64 @@ def build_matrix(data: ModelData, elastic: bool = False, drop: frozenset[str] = 
     )
 
 
+@functools.cache
+def _quiet_banner() -> None:
+    """highspy prints its banner ("Running HiGHS ... Copyright") to the process's standard
+    output the first time a ``Highs`` object is made, whatever ``output_flag`` says later. Make
+    that first object once with the output file descriptor pointed at /dev/null, so that the
+    command line's own output (and JSON piped from it) stays clean."""
+    import highspy
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+# HiGHS keeps one task scheduler per calling thread, started with the thread count of the first
+# run on that thread; a later run there asking for another count fails with model status
+# "Not Set". This records, per thread, the count its scheduler was started with.
+_SCHEDULER = threading.local()
+
+
+def match_thread_scheduler(threads: int | None) -> None:
+    """Call before a HiGHS run on this thread: restarts this thread's HiGHS scheduler when the
+    run asks for another number of threads (None: HiGHS's own choice) than the last one here."""
+    import highspy
+
+    want = 0 if threads is None else int(threads)
+    had = getattr(_SCHEDULER, "threads", None)
+    if had is not None and had != want:
+        highspy.Highs.resetThreadScheduler(True)
+    _SCHEDULER.threads = want
+
+
+def new_highs(msg: bool = False, threads: int | None = None):
+    """A ``highspy.Highs`` with its log on or off (``msg``), without the banner, set to use
+    ``threads`` (None: HiGHS's choice), to be run on the calling thread."""
+    import highspy
+
+    if not msg:
+        _quiet_banner()
+    match_thread_scheduler(threads)
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", bool(msg))
+    if threads is not None:
+        h.setOptionValue("threads", int(threads))
+    return h
+
+
 def _highs(m: MatrixModel, options: SolveOptions, time_limit_s: float | None = None):
     import highspy
 
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", bool(options.msg))
+    h = new_highs(bool(options.msg), options.threads)
     h.setOptionValue("mip_rel_gap", float(options.mip_rel_gap))
     h.setOptionValue("mip_abs_gap", float(options.mip_abs_gap))
-    if options.threads is not None:
-        h.setOptionValue("threads", int(options.threads))
     limit = time_limit_s if time_limit_s is not None else options.time_limit_s
     if limit is not None:
         h.setOptionValue("time_limit", float(max(limit, 0.01)))

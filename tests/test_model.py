@@ -52,6 +52,28 @@ def test_three_sites_by_hand(solver):
     assert sol.bound_gbp == pytest.approx(97.0)
 
 
+@pytest.mark.parametrize("solver", ["highs", "highs-pulp"])
+def test_thread_count_may_change_between_runs_on_one_thread(solver):
+    # HiGHS keeps a scheduler per calling thread, started with the first run's thread count; a
+    # later run on that thread with another count used to fail ("HiGHS failed: Not Set").
+    import threading
+
+    seen: list = []
+
+    def runs():
+        try:
+            for threads in (None, 1, 2, 1, None):
+                sol = solve(three_sites(), SolveOptions(solver=solver, threads=threads))
+                seen.append((threads, sol.status, sol.npv_gbp))
+        except Exception as exc:  # reported below, on the test's thread
+            seen.append(exc)
+
+    t = threading.Thread(target=runs)  # a thread of its own: no scheduler from earlier tests
+    t.start()
+    t.join()
+    assert [s[1:] if isinstance(s, tuple) else s for s in seen] == [(OPTIMAL, pytest.approx(97.0))] * 5
+
+
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_budget_and_forced_by_hand(solver):
     # A budget of 3.5 allows u1's move (3) only; forcing C out needs u3 -> B (20): infeasible

@@ -282,6 +282,12 @@ def test_command_line(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "infeasible" in r.stdout and "[forced_disposal]" in r.stdout, r.stdout + r.stderr
     assert json.loads((tmp_path / "run5" / "summary.json").read_text())["status"] == "infeasible"
+    # HiGHS (the default) says nothing of its own: no banner before the planner's output
+    r = subprocess.run([str(PLANNER), "optimise", "--sites", str(f["sites"]), "--services", str(f["services"]),
+                        "--scenario", str(f["scenario"]), "--out", str(tmp_path / "run6")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.startswith("optimal"), r.stdout + r.stderr
+    assert "Running HiGHS" not in r.stdout + r.stderr and "Copyright" not in r.stdout + r.stderr
 
 
 def test_register_adapter(tmp_path):
