@@ -27,7 +27,7 @@ def normalise_postcode(value) -> str | None:
     """Upper case, single space before the inward code; None for empty."""
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return None
-    s = re.sub(r"\s+", "", str(value).replace("\u00a0", " ")).upper()
+    s = "".join(str(value).split()).upper()  # every kind of space out (str.split knows U+00A0)
     if not s:
         return None
     if len(s) >= 5 and _FULL.match(s):
