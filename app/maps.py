@@ -51,12 +51,12 @@ RECOMMENDATION_STYLES = {
     "not a building": {"weight": 1, "fillOpacity": 0.2},
     "check data": {"color": "#777777", "weight": 1.5, "dashArray": "1 3", "fillOpacity": 0.35},
 }
-RECOMMENDATION_HELP = {
-    "retain": "filled, thin white edge",
-    "share": "gold ring: room to share",
-    "review for disposal": "black dashed ring",
-    "not a building": "faint (land)",
-    "check data": "grey dotted ring: excluded from analysis",
+RECOMMENDATION_HELP = {  # legend lines: the recommendation, then how it is drawn
+    "retain": "retain: filled, thin white edge",
+    "share": "share (room for others): gold ring",
+    "review for disposal": "review for disposal: black dashed ring",
+    "not a building": "not a building (land): faint",
+    "check data": "check data (excluded from analysis): grey dotted ring",
 }
 DECISION_STYLES = {
     "keep": {"color": "#ffffff", "weight": 1, "fillOpacity": 0.85},

@@ -369,6 +369,20 @@ def test_agency_palette_is_stable_and_distinct():
     assert len(set(a.values())) == len(a)
 
 
+def test_map_legend_names_each_recommendation_with_its_style():
+    import html
+    import re
+
+    from app.maps import RECOMMENDATION_HELP, RECOMMENDATION_STYLES, legend_html
+
+    text = html.unescape(re.sub(r"<[^>]+>", " ", legend_html({"council": "#1f77b4"}, RECOMMENDATION_HELP,
+                                                           RECOMMENDATION_STYLES, "Sites")))
+    for rec in RECOMMENDATION_STYLES:  # every style drawn on the map is explained by what it means
+        assert rec in text, rec
+    for style in ("dashed", "dotted", "gold"):
+        assert style in text
+
+
 def test_site_rows_escape_text_and_skip_unlocated_sites():
     from app import maps
 
