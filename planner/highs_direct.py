@@ -250,7 +250,7 @@ def build_matrix(data: ModelData, elastic: bool = False, drop: frozenset[str] = 
 
 
 @functools.cache
-def _quiet_banner() -> None:
+def quiet_banner() -> None:
     """highspy prints its banner ("Running HiGHS ... Copyright") to the process's standard
     output the first time a ``Highs`` object is made, whatever ``output_flag`` says later. Make
     that first object once with the output file descriptor pointed at /dev/null, so that the
@@ -292,7 +292,7 @@ def new_highs(msg: bool = False, threads: int | None = None):
     import highspy
 
     if not msg:
-        _quiet_banner()
+        quiet_banner()
     match_thread_scheduler(threads)
     h = highspy.Highs()
     h.setOptionValue("output_flag", bool(msg))

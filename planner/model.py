@@ -659,10 +659,10 @@ def solve_pulp(data: ModelData, options: SolveOptions = SolveOptions(solver="hig
             bound = float(found["Objective value"])
         message = "" if status != FEASIBLE else "time limit reached"
     else:
-        from planner.highs_direct import _quiet_banner, match_thread_scheduler
+        from planner.highs_direct import match_thread_scheduler, quiet_banner
 
         if not options.msg:
-            _quiet_banner()
+            quiet_banner()
         match_thread_scheduler(options.threads)
         solver = pulp.HiGHS(msg=options.msg, timeLimit=options.time_limit_s, gapRel=options.mip_rel_gap,
                             gapAbs=options.mip_abs_gap, threads=options.threads)

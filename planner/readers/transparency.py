@@ -169,10 +169,7 @@ def _clean(v: str | None) -> str:
     """Text with line breaks, tabs and non-breaking spaces as single spaces; null markers empty."""
     if v is None:
         return ""
-    s = v if type(v) is str else str(v)
-    if "\u00a0" in s:
-        s = s.replace("\u00a0", " ")
-    s = " ".join(s.split())
+    s = " ".join((v if type(v) is str else str(v)).split())  # str.split() also splits at U+00A0
     return "" if s.lower() in NULLS else s
 
 
