@@ -40,10 +40,12 @@ from planner.model import (
 )
 
 INF = float("inf")
-LNS_MIN_PAIRS = 20_000  # parts with at least this many pairs get a window search under a time limit
-LNS_BIG_PAIRS = 50_000  # from this size the window search comes before HiGHS, not after a first run
-LNS_FIRST_SHARE = 0.4  # share of the time limit for the first HiGHS run on a part below that
-LNS_SHARE = 0.5  # share of what is then left that the window search may use
+LNS_MIN_PAIRS = 10_000  # parts with at least this many pairs get a window search under a time limit
+LNS_SHARE = 0.5  # share of the part's time that the window search uses, before HiGHS gets the rest
+LP_STRONG_MAX_PAIRS = 50_000  # above this the LP for the start's order leaves out the x <= y rows
+LNS_WINDOW_SITES = 40  # the most sites in one window of the window search
+LNS_FIRST_WINDOW_SITES = 10  # windows start this small and grow when they stop paying
+LNS_PATIENCE = 30  # windows in a row without a better plan before the windows grow
 
 
 @dataclass
@@ -334,7 +336,7 @@ def _lp_order(m: MatrixModel, data: ModelData, options: SolveOptions,
     import highspy
 
     cap = 30.0 if limit is None else max(0.1, min(30.0, 0.2 * limit))
-    tries = ((m, 1.0), (None, 0.5)) if data.n_pairs < LNS_BIG_PAIRS else ((None, 0.5),)
+    tries = ((m, 1.0), (None, 0.5)) if data.n_pairs < LP_STRONG_MAX_PAIRS else ((None, 0.5),)
     for model, share in tries:
         if model is None:
             # too slow with a row x <= y for every pair: the weaker LP without them (still a
@@ -375,9 +377,10 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
                 time_limit_s: float | None = None, start=None) -> Solution:
     """Build the model with numpy and solve it with HiGHS. ``start`` = (y, chosen) is a
     feasible plan to start from; by default the best of the status quo and the greedy plans
-    (on large parts also in the order of the LP relaxation). On a large part under a time
-    limit that HiGHS does not finish in its first 40%, a window search improves its best plan
-    and HiGHS runs again from there with what is left. All of it counts as solving."""
+    (on large parts also in the order of the LP relaxation). On a part of ``LNS_MIN_PAIRS``
+    pairs or more under a time limit, a window search first improves that plan for
+    ``LNS_SHARE`` of the time and HiGHS starts from there with the rest. All of it counts as
+    solving."""
     options = options or SolveOptions()
     t0 = time.perf_counter()
     if data.n_sites == 0 and data.n_services == 0:
@@ -400,33 +403,18 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
         return None if limit is None else limit - (time.perf_counter() - t_start)
 
     windows = searched and limit is not None and data.n_pairs >= LNS_MIN_PAIRS and not data.partner
-    if windows and data.n_pairs >= LNS_BIG_PAIRS and start is not None:
-        # so large that HiGHS spends most of the time on its first LP: search windows first
+    if windows and start is not None:
+        # on a large part HiGHS spends its first minute on the root's cuts before its own
+        # heuristics find good plans: the window search improves the start first, and HiGHS
+        # then starts from that plan with the rest of the time (it keeps it as its incumbent)
         start = improve_by_windows(data, start[0], start[1], LNS_SHARE * left(), options)
-        windows = False
-    two_phase = windows
-    first = left() if not two_phase else LNS_FIRST_SHARE * left()
-    status, bound, y, x, message, _sec, pass_s = _run_mip(m, data, options, first, start)
+    status, bound, y, x, message, _sec, pass_s = _run_mip(m, data, options, left(), start)
     build_s += pass_s
-    if two_phase and status in (FEASIBLE, NO_SOLUTION) and left() > 1.0:
-        best = start
-        if status == FEASIBLE:
-            sol1 = finish_solution(data, status, "highs", 0.0, y, x, bound)
-            if best is None or sol1.npv_gbp > data.npv(*best):
-                best = (sol1.y.astype(float), sol1.chosen)
-        if best is not None:
-            best = improve_by_windows(data, best[0], best[1], LNS_SHARE * left(), options)
-        status2, bound2, y2, x2, message2, _sec2, pass2 = _run_mip(m, data, options, left(), best)
-        build_s += pass2
-        if bound2 is not None and (bound is None or bound2 > bound):
-            bound = bound2
-        if status2 in (OPTIMAL, INFEASIBLE) or (status2 == FEASIBLE):
-            status, y, x, message = status2, y2, x2, message2
-        elif best is not None:  # the second run found nothing new: keep the best plan so far
-            status, message = FEASIBLE, message2
-            y = np.asarray(best[0], dtype=float)
-            x = np.zeros(data.n_pairs)
-            x[np.asarray(best[1], dtype=np.int64)] = 1.0
+    if status == NO_SOLUTION and windows and start is not None:
+        status, message = FEASIBLE, "time limit reached"  # HiGHS found nothing: the start is the plan
+        y = np.asarray(start[0], dtype=float)
+        x = np.zeros(data.n_pairs)
+        x[np.asarray(start[1], dtype=np.int64)] = 1.0
     seconds = time.perf_counter() - t_start - (build_s - (t_start - t0))
     if status == FEASIBLE and lp_bound is not None and (bound is None or bound < lp_bound):
         bound = lp_bound  # stopped before its root LP: the relaxation solved for the start is a bound
@@ -491,16 +479,24 @@ def _window(data: ModelData, y: np.ndarray, chosen: np.ndarray, sites: np.ndarra
 
 
 def improve_by_windows(data: ModelData, y: np.ndarray, chosen: np.ndarray, seconds: float,
-                       options: SolveOptions, window_sites: int = 30, seed: int = 0,
+                       options: SolveOptions, window_sites: int | None = None, seed: int = 0,
                        window_seconds: float = 2.0):
     """Large-neighbourhood search: repeatedly re-solve a window of neighbouring sites (those
     joined through the services' possible moves) to optimality with everything else held, and
     keep every improvement. Each accepted plan is checked against every rule of the whole
-    model. Not used with the partner rule (it joins whole agencies). Returns (y, chosen)."""
+    model. Not used with the partner rule (it joins whole agencies). Returns (y, chosen).
+
+    Windows start small (``LNS_FIRST_WINDOW_SITES``: each one solves in a fraction of a second)
+    and grow by five sites, up to ``window_sites``, after ``LNS_PATIENCE`` windows in a row
+    that found nothing better: small windows make the many easy improvements, larger ones the
+    moves that chain through several sites."""
     from dataclasses import replace
 
     if data.partner or seconds <= 0.5:
         return y, chosen
+    largest = LNS_WINDOW_SITES if window_sites is None else window_sites
+    window_sites = min(LNS_FIRST_WINDOW_SITES, largest)
+    failures = 0
     rng = np.random.default_rng(seed)
     y = np.asarray(y, dtype=np.int8).copy()
     chosen = np.asarray(chosen, dtype=np.int64).copy()
@@ -512,6 +508,9 @@ def improve_by_windows(data: ModelData, y: np.ndarray, chosen: np.ndarray, secon
     deadline = time.perf_counter() + seconds
     sub_opts = replace(options, time_limit_s=None, threads=1, warm_start=False)
     while time.perf_counter() < deadline - 0.2:
+        if failures >= LNS_PATIENCE and window_sites < largest:
+            window_sites, failures = min(largest, window_sites + 5), 0
+        failures += 1  # until this window finds a better plan
         # grow a window from a random free site through the moves of the services in it
         seed_site = int(rng.choice(free_sites))
         window = [seed_site]
@@ -552,6 +551,7 @@ def improve_by_windows(data: ModelData, y: np.ndarray, chosen: np.ndarray, secon
         chosen_new[services] = pairs[sol.chosen]
         if not data.violations(y_new, chosen_new):
             y, chosen = y_new, chosen_new
+            failures = 0
     return y, chosen
 
 

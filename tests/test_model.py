@@ -283,3 +283,41 @@ def test_window_search_keeps_plans_feasible_and_never_worse(seed):
     y, chosen = improve_by_windows(d, start[0], start[1], 0.8, SolveOptions(), window_sites=2, seed=seed)
     assert d.violations(y, chosen) == []
     assert d.npv(start[0], start[1]) - 1e-9 <= d.npv(y, chosen) <= best + 1e-9
+
+
+def test_window_search_grows_its_windows_when_they_stop_paying(monkeypatch):
+    import planner.highs_direct as hd
+
+    # keeping a site pays (negative benefit) and every move costs: the status quo is the
+    # optimum, so no window can find a better plan; every site holds two services, each of
+    # which may move to five other sites, so a window always reaches the size asked for
+    rng = np.random.default_rng(77)
+    ns = 24
+    sites = [dict(id=f"S{j}", benefit=-10.0, capacity=100.0) for j in range(ns)]
+    services = [dict(id=f"U{u}", space=10.0) for u in range(2 * ns)]
+    pairs = []
+    for u in range(2 * ns):
+        home = u % ns
+        pairs.append(dict(service=f"U{u}", site=f"S{home}", stay=True, cost=0.0))
+        for j in rng.choice([k for k in range(ns) if k != home], size=5, replace=False):
+            pairs.append(dict(service=f"U{u}", site=f"S{j}", cost=float(rng.integers(1, 9))))
+    d = ModelData.from_lists(sites, services, pairs)
+    start = d.status_quo()
+    assert start is not None
+    sizes = []
+    real = hd._window
+
+    def spy(data, y, chosen, window):
+        sizes.append(len(window))
+        return real(data, y, chosen, window)
+
+    monkeypatch.setattr(hd, "_window", spy)
+    monkeypatch.setattr(hd, "LNS_FIRST_WINDOW_SITES", 4)
+    monkeypatch.setattr(hd, "LNS_PATIENCE", 3)
+    # every window is a failure, so after every third one the windows grow by five sites,
+    # up to the largest allowed
+    y, chosen = hd.improve_by_windows(d, start[0], start[1], 3.0, SolveOptions(), window_sites=12)
+    assert d.npv(y, chosen) == pytest.approx(d.npv(*start), abs=1e-9)
+    assert len(sizes) >= 9, sizes
+    assert sizes[:9] == [4, 4, 4, 9, 9, 9, 12, 12, 12], sizes[:12]
+    assert set(sizes[9:]) <= {12}

@@ -174,7 +174,6 @@ def test_time_limited_large_part_uses_the_window_search(monkeypatch):
         return out
 
     monkeypatch.setattr(hd, "LNS_MIN_PAIRS", 50)
-    monkeypatch.setattr(hd, "LNS_FIRST_SHARE", 0.01)  # a first HiGHS run too short to finish
     monkeypatch.setattr(hd, "improve_by_windows", spy)
     rng = np.random.default_rng(11)
     sites, services, zones = clustered_place(rng, n_towns=1, per_town=25)
