@@ -19,7 +19,7 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,6 +42,11 @@ from planner.model import (
 INF = float("inf")
 LNS_MIN_PAIRS = 10_000  # parts with at least this many pairs get a window search under a time limit
 LNS_SHARE = 0.5  # share of the part's time that the window search uses, before HiGHS gets the rest
+LNS_PROBE_S = 10.0  # the most seconds of the first HiGHS run on such a part
+LNS_PROBE_SHARE = 0.15  # and its most share of the part's time
+LNS_ROUND_S = 8.0  # seconds of window search between two support searches
+LNS_SUPPORT_S = 5.0  # the most seconds of one support search
+LP_ORDER_MIN_PAIRS = 2_000  # parts with this many pairs also try the LP relaxation's order for the start
 LP_STRONG_MAX_PAIRS = 50_000  # above this the LP for the start's order leaves out the x <= y rows
 LNS_WINDOW_SITES = 40  # the most sites in one window of the window search
 LNS_FIRST_WINDOW_SITES = 10  # windows start this small and grow when they stop paying
@@ -329,10 +334,11 @@ def _highs(m: MatrixModel, options: SolveOptions, time_limit_s: float | None = N
 
 
 def _lp_order(m: MatrixModel, data: ModelData, options: SolveOptions,
-              limit: float | None) -> tuple[np.ndarray | None, float | None]:
+              limit: float | None) -> tuple[np.ndarray | None, float | None, np.ndarray | None]:
     """Sites in the order the LP relaxation would dispose of them (lowest y first): a better
-    order for the greedy start on large parts; and the LP's value, a bound on the cost.
-    (None, None) when the LP is not solved quickly."""
+    order for the greedy start on large parts; the LP's value, a bound on the cost; and the
+    pairs the LP uses (x > 0), for the support search. (None, None, None) when the LP is not
+    solved quickly."""
     import highspy
 
     cap = 30.0 if limit is None else max(0.1, min(30.0, 0.2 * limit))
@@ -346,9 +352,12 @@ def _lp_order(m: MatrixModel, data: ModelData, options: SolveOptions,
         h.setOptionValue("solve_relaxation", True)
         h.run()
         if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
-            y = np.asarray(h.getSolution().col_value)[:data.n_sites]
-            return np.lexsort((-data.benefit, np.round(y, 6))), float(h.getInfo().objective_function_value)
-    return None, None
+            v = np.asarray(h.getSolution().col_value)
+            y = v[:data.n_sites]
+            used = v[data.n_sites:data.n_sites + data.n_pairs] > 1e-6
+            return (np.lexsort((-data.benefit, np.round(y, 6))), float(h.getInfo().objective_function_value),
+                    used)
+    return None, None, None
 
 
 def _run_mip(m: MatrixModel, data: ModelData, options: SolveOptions, limit: float | None, start):
@@ -378,9 +387,10 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
     """Build the model with numpy and solve it with HiGHS. ``start`` = (y, chosen) is a
     feasible plan to start from; by default the best of the status quo and the greedy plans
     (on large parts also in the order of the LP relaxation). On a part of ``LNS_MIN_PAIRS``
-    pairs or more under a time limit, a window search first improves that plan for
-    ``LNS_SHARE`` of the time and HiGHS starts from there with the rest. All of it counts as
-    solving."""
+    pairs or more under a time limit, HiGHS first runs briefly (``LNS_PROBE_S``); when that
+    does not settle it, ``improve_plan`` (support and window searches) improves the best plan
+    for ``LNS_SHARE`` of what is left and HiGHS runs again from there with the rest. All of
+    it counts as solving."""
     options = options or SolveOptions()
     t0 = time.perf_counter()
     if data.n_sites == 0 and data.n_services == 0:
@@ -391,30 +401,46 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
     m = build_matrix(data)
     build_s = time.perf_counter() - t0
     t_start = time.perf_counter()
-    lp_bound = None
+    lp_bound = lp_used = None
     searched = start is None and options.warm_start
     if searched:
         order = None
-        if data.n_pairs >= 2000 and (data.fixed == FREE).any():
-            order, lp_bound = _lp_order(m, data, options, limit)
+        if data.n_pairs >= LP_ORDER_MIN_PAIRS and (data.fixed == FREE).any():
+            order, lp_bound, lp_used = _lp_order(m, data, options, limit)
         start = data.best_start(order)
 
     def left():
         return None if limit is None else limit - (time.perf_counter() - t_start)
 
-    windows = searched and limit is not None and data.n_pairs >= LNS_MIN_PAIRS and not data.partner
-    if windows and start is not None:
-        # on a large part HiGHS spends its first minute on the root's cuts before its own
-        # heuristics find good plans: the window search improves the start first, and HiGHS
-        # then starts from that plan with the rest of the time (it keeps it as its incumbent)
-        start = improve_by_windows(data, start[0], start[1], LNS_SHARE * left(), options)
-    status, bound, y, x, message, _sec, pass_s = _run_mip(m, data, options, left(), start)
-    build_s += pass_s
-    if status == NO_SOLUTION and windows and start is not None:
-        status, message = FEASIBLE, "time limit reached"  # HiGHS found nothing: the start is the plan
-        y = np.asarray(start[0], dtype=float)
-        x = np.zeros(data.n_pairs)
-        x[np.asarray(start[1], dtype=np.int64)] = 1.0
+    large = (searched and limit is not None and data.n_pairs >= LNS_MIN_PAIRS and not data.partner
+             and start is not None)
+    if not large:
+        status, bound, y, x, message, _sec, pass_s = _run_mip(m, data, options, left(), start)
+        build_s += pass_s
+    else:
+        # a short first HiGHS run settles the parts it finds easy; on the others HiGHS spends
+        # its first minute or so on the root's cuts before its own heuristics find good plans,
+        # so the support and window searches improve the plan first and HiGHS then starts
+        # again from that plan with the rest of the time (it keeps it as its incumbent)
+        probe = min(LNS_PROBE_S, LNS_PROBE_SHARE * left())
+        status, bound, y, x, message, _sec, pass_s = _run_mip(m, data, options, probe, start)
+        build_s += pass_s
+        if status not in (OPTIMAL, INFEASIBLE):
+            probe_bound = bound
+            if status == FEASIBLE:
+                found = finish_solution(data, status, "highs", 0.0, y, x, bound)
+                if found.npv_gbp > data.npv(*start):
+                    start = (found.y.astype(float), found.chosen)
+            start = improve_plan(data, m, start[0], start[1], LNS_SHARE * left(), options, lp_used)
+            status, bound, y, x, message, _sec, pass_s = _run_mip(m, data, options, left(), start)
+            build_s += pass_s
+            if probe_bound is not None and (bound is None or probe_bound > bound):
+                bound = probe_bound
+            if status == NO_SOLUTION:  # HiGHS found nothing in time: the improved start is the plan
+                status, message = FEASIBLE, "time limit reached"
+                y = np.asarray(start[0], dtype=float)
+                x = np.zeros(data.n_pairs)
+                x[np.asarray(start[1], dtype=np.int64)] = 1.0
     seconds = time.perf_counter() - t_start - (build_s - (t_start - t0))
     if status == FEASIBLE and lp_bound is not None and (bound is None or bound < lp_bound):
         bound = lp_bound  # stopped before its root LP: the relaxation solved for the start is a bound
@@ -424,6 +450,45 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
         sol = finish_solution(data, status, "highs", seconds, message=message)
     sol.build_seconds = build_s
     return sol
+
+
+def improve_by_support(data: ModelData, m: MatrixModel, y: np.ndarray, chosen: np.ndarray, used: np.ndarray,
+                       seconds: float, options: SolveOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Solve the part with its services limited to the pairs the plan or the LP relaxation
+    uses (``used``; every site stays open to choice), starting from the plan: a small MIP
+    that combines the plan with the LP's moves (RINS-like). Returns the better of the two
+    plans, checked against every rule."""
+    allowed = used.copy()
+    allowed[np.asarray(chosen, dtype=np.int64)] = True
+    hi = m.col_hi.copy()
+    hi[data.n_sites:data.n_sites + data.n_pairs][~allowed] = 0.0
+    status, bound, y2, x2, *_ = _run_mip(replace(m, col_hi=hi), data, options, max(0.1, seconds), (y, chosen))
+    if status not in (OPTIMAL, FEASIBLE):
+        return y, chosen
+    sol = finish_solution(data, status, "highs", 0.0, y2, x2, bound)
+    if sol.npv_gbp > data.npv(y, chosen) + 1e-6 * max(1.0, abs(data.npv(y, chosen))):
+        return sol.y.astype(float), sol.chosen
+    return y, chosen
+
+
+def improve_plan(data: ModelData, m: MatrixModel, y: np.ndarray, chosen: np.ndarray, seconds: float,
+                 options: SolveOptions, used: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Improve a plan for ``seconds``: rounds of the support search (when the LP's pairs
+    ``used`` are known; at most ``LNS_SUPPORT_S`` each) and ``LNS_ROUND_S`` of the window
+    search, each round's windows started small again with a new seed. Returns (y, chosen)."""
+    deadline = time.perf_counter() + seconds
+    one = replace(options, threads=1)
+    k = 0
+    while deadline - time.perf_counter() > 0.5:
+        if used is not None:
+            y, chosen = improve_by_support(data, m, y, chosen, used,
+                                           min(LNS_SUPPORT_S, deadline - time.perf_counter()), one)
+        rest = deadline - time.perf_counter()
+        if rest <= 0.5:
+            break
+        y, chosen = improve_by_windows(data, y, chosen, min(LNS_ROUND_S, rest), options, seed=k)
+        k += 1
+    return y, chosen
 
 
 def _window(data: ModelData, y: np.ndarray, chosen: np.ndarray, sites: np.ndarray):
@@ -490,7 +555,6 @@ def improve_by_windows(data: ModelData, y: np.ndarray, chosen: np.ndarray, secon
     and grow by five sites, up to ``window_sites``, after ``LNS_PATIENCE`` windows in a row
     that found nothing better: small windows make the many easy improvements, larger ones the
     moves that chain through several sites."""
-    from dataclasses import replace
 
     if data.partner or seconds <= 0.5:
         return y, chosen
@@ -507,12 +571,18 @@ def improve_by_windows(data: ModelData, y: np.ndarray, chosen: np.ndarray, secon
         return y, chosen
     deadline = time.perf_counter() + seconds
     sub_opts = replace(options, time_limit_s=None, threads=1, warm_start=False)
+    holds = np.zeros(data.n_sites, dtype=bool)
+    holds[data.pair_site[chosen]] = True
     while time.perf_counter() < deadline - 0.2:
         if failures >= LNS_PATIENCE and window_sites < largest:
             window_sites, failures = min(largest, window_sites + 5), 0
+        # grow a window from a random free site that holds a service (an empty one has no
+        # moves to follow) through the moves of the services in it
+        holding = free_sites[holds[free_sites]]
+        if holding.size == 0:
+            break
         failures += 1  # until this window finds a better plan
-        # grow a window from a random free site through the moves of the services in it
-        seed_site = int(rng.choice(free_sites))
+        seed_site = int(rng.choice(holding))
         window = [seed_site]
         seen = {seed_site}
         frontier = [seed_site]
@@ -552,6 +622,8 @@ def improve_by_windows(data: ModelData, y: np.ndarray, chosen: np.ndarray, secon
         if not data.violations(y_new, chosen_new):
             y, chosen = y_new, chosen_new
             failures = 0
+            holds[:] = False
+            holds[data.pair_site[chosen]] = True
     return y, chosen
 
 

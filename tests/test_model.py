@@ -321,3 +321,51 @@ def test_window_search_grows_its_windows_when_they_stop_paying(monkeypatch):
     assert len(sizes) >= 9, sizes
     assert sizes[:9] == [4, 4, 4, 9, 9, 9, 12, 12, 12], sizes[:12]
     assert set(sizes[9:]) <= {12}
+
+
+def worst_plan(d: ModelData):
+    """The feasible plan of lowest NPV, by enumeration (None: no plan)."""
+    worst = None
+    opts = [np.nonzero(d.pair_service == u)[0] for u in range(d.n_services)]
+    for y in itertools.product([0, 1], repeat=d.n_sites):
+        y = np.array(y, dtype=float)
+        if ((d.fixed != FREE) & (y != d.fixed)).any():
+            continue
+        for chosen in itertools.product(*opts):
+            chosen = np.array(chosen, dtype=np.int64)
+            if not d.violations(y, chosen) and (worst is None or d.npv(y, chosen) < d.npv(*worst)):
+                worst = (y, chosen)
+    return worst
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_support_search_keeps_plans_feasible_and_reaches_the_optimum_with_every_pair(seed):
+    from planner.highs_direct import build_matrix as bm
+    from planner.highs_direct import improve_by_support
+
+    rng = np.random.default_rng(1300 + seed)
+    d = random_model(rng, ns=4, nu=4)
+    d.partner = False
+    start = worst_plan(d)  # the plan of lowest NPV: room to improve
+    best = brute_force(d)
+    if start is None:
+        assert best is None
+        return
+    m = bm(d)
+    # every pair allowed: the search is the whole model, so it reaches the optimum
+    y, chosen = improve_by_support(d, m, start[0], start[1], np.ones(d.n_pairs, dtype=bool), 10.0, SolveOptions())
+    assert d.violations(y, chosen) == []
+    assert d.npv(y, chosen) == pytest.approx(best, abs=1e-6)
+    # only the plan's own pairs: every service stays where the plan put it, so the only
+    # change is to the free sites the plan leaves empty: disposed where that pays, else kept
+    y2, chosen2 = improve_by_support(d, m, start[0], start[1], np.zeros(d.n_pairs, dtype=bool), 10.0,
+                                     SolveOptions())
+    assert (chosen2 == start[1]).all()
+    held = np.zeros(d.n_sites, dtype=bool)
+    held[d.pair_site[start[1]]] = True
+    expect = np.asarray(start[0], dtype=float).copy()
+    empty = (d.fixed == FREE) & ~held
+    expect[empty] = (d.benefit[empty] <= 0).astype(float)
+    if d.max_disposals is None:
+        assert d.npv(y2, chosen2) == pytest.approx(d.npv(expect, start[1]), abs=1e-6)
+    assert d.npv(start[0], start[1]) - 1e-9 <= d.npv(y2, chosen2) <= best + 1e-9

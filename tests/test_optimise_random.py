@@ -173,8 +173,19 @@ def test_time_limited_large_part_uses_the_window_search(monkeypatch):
         calls.append((a[0], a[1], a[2], out))
         return out
 
+    support_calls = []
+    real_support = hd.improve_by_support
+
+    def spy_support(data, m, y, chosen, used, *a, **k):
+        out = real_support(data, m, y, chosen, used, *a, **k)
+        support_calls.append((data, y, chosen, used, out))
+        return out
+
     monkeypatch.setattr(hd, "LNS_MIN_PAIRS", 50)
+    monkeypatch.setattr(hd, "LNS_PROBE_S", 0.01)  # a first HiGHS run too short to settle it
+    monkeypatch.setattr(hd, "LP_ORDER_MIN_PAIRS", 50)
     monkeypatch.setattr(hd, "improve_by_windows", spy)
+    monkeypatch.setattr(hd, "improve_by_support", spy_support)
     rng = np.random.default_rng(11)
     sites, services, zones = clustered_place(rng, n_towns=1, per_town=25)
     sc = {**BASE, "max_move_m": 3000.0, "fit_out_gbp_per_m2": 200.0, "discount_rate": 0.035,
@@ -184,6 +195,11 @@ def test_time_limited_large_part_uses_the_window_search(monkeypatch):
     out = solve_instance(inst, SolveOptions(time_limit_s=3.0, threads=1))
     assert calls, "the window search should run on a large part under a time limit"
     data, y0, c0, (y1, c1) = calls[0]
+    assert data.violations(y1, c1) == [] and data.npv(y1, c1) >= data.npv(y0, c0) - 1e-9
+    # the support search ran first, on the pairs the LP relaxation uses
+    assert support_calls, "the support search should run when the LP relaxation was solved"
+    data, y0, c0, used, (y1, c1) = support_calls[0]
+    assert used.dtype == bool and 0 < used.sum() < data.n_pairs
     assert data.violations(y1, c1) == [] and data.npv(y1, c1) >= data.npv(y0, c0) - 1e-9
     assert out.status in ("optimal", "feasible")
     assert inst.data.violations(out.solution.y, out.solution.chosen) == []
