@@ -422,9 +422,12 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
         # its first minute or so on the root's cuts before its own heuristics find good plans,
         # so the support and window searches improve the plan first and HiGHS then starts
         # again from that plan with the rest of the time (it keeps it as its incumbent)
-        probe = min(LNS_PROBE_S, LNS_PROBE_SHARE * left())
-        status, bound, y, x, message, _sec, pass_s = _run_mip(m, data, options, probe, start)
-        build_s += pass_s
+        # (not on parts so large that the first run would hardly finish HiGHS's presolve)
+        status, bound = NO_SOLUTION, None
+        if data.n_pairs < LP_STRONG_MAX_PAIRS:
+            probe = min(LNS_PROBE_S, LNS_PROBE_SHARE * left())
+            status, bound, y, x, message, _sec, pass_s = _run_mip(m, data, options, probe, start)
+            build_s += pass_s
         if status not in (OPTIMAL, INFEASIBLE):
             probe_bound = bound
             if status == FEASIBLE:
