@@ -24,6 +24,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.sparse as sp
 
+from planner.errors import SolverError
+from planner.lagrange import lagrangian_bound
 from planner.model import (
     DISPOSE,
     FEASIBLE,
@@ -41,11 +43,13 @@ from planner.model import (
 
 INF = float("inf")
 LNS_MIN_PAIRS = 10_000  # parts with at least this many pairs get a window search under a time limit
-LNS_SHARE = 0.5  # share of the part's time that the window search uses, before HiGHS gets the rest
+LNS_SHARE = 0.5  # share of the time left after the first HiGHS run for the support and window searches
 LNS_PROBE_S = 10.0  # the most seconds of the first HiGHS run on such a part
 LNS_PROBE_SHARE = 0.15  # and its most share of the part's time
 LNS_ROUND_S = 8.0  # seconds of window search between two support searches
 LNS_SUPPORT_S = 5.0  # the most seconds of one support search
+LAGRANGE_SHARE = 0.3  # share of the time left after the searches for the Lagrangian bound (from 50,000 pairs)
+LAGRANGE_MAX_S = 20.0  # and at most this
 LP_ORDER_MIN_PAIRS = 2_000  # parts with this many pairs also try the LP relaxation's order for the start
 LP_STRONG_MAX_PAIRS = 50_000  # above this the LP for the start's order leaves out the x <= y rows
 LNS_WINDOW_SITES = 40  # the most sites in one window of the window search
@@ -327,8 +331,6 @@ def _highs(m: MatrixModel, options: SolveOptions, time_limit_s: float | None = N
                          A.indptr.astype(np.int32), A.indices.astype(np.int32), A.data.astype(np.float64),
                          m.integer.astype(np.int32))
     if status == highspy.HighsStatus.kError:
-        from planner.errors import SolverError
-
         raise SolverError("HiGHS refused the model (passModel failed)")
     return h
 
@@ -389,8 +391,9 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
     (on large parts also in the order of the LP relaxation). On a part of ``LNS_MIN_PAIRS``
     pairs or more under a time limit, HiGHS first runs briefly (``LNS_PROBE_S``); when that
     does not settle it, ``improve_plan`` (support and window searches) improves the best plan
-    for ``LNS_SHARE`` of what is left and HiGHS runs again from there with the rest. All of
-    it counts as solving."""
+    for ``LNS_SHARE`` of what is left and HiGHS runs again from there with the rest (from
+    ``LP_STRONG_MAX_PAIRS`` pairs, after a Lagrangian bound in case HiGHS does not finish its
+    root). All of it counts as solving."""
     options = options or SolveOptions()
     t0 = time.perf_counter()
     if data.n_sites == 0 and data.n_services == 0:
@@ -435,6 +438,13 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
                 if found.npv_gbp > data.npv(*start):
                     start = (found.y.astype(float), found.chosen)
             start = improve_plan(data, m, start[0], start[1], LNS_SHARE * left(), options, lp_used)
+            if data.n_pairs >= LP_STRONG_MAX_PAIRS:
+                # HiGHS may not finish its root in the time left: a Lagrangian bound, often
+                # far better than the LP without the x <= y rows solved for the start
+                lag = lagrangian_bound(data, float(data.benefit.sum()) - data.npv(*start),
+                                       min(LAGRANGE_MAX_S, LAGRANGE_SHARE * left()))
+                if lag is not None and (probe_bound is None or lag.bound_cost > probe_bound):
+                    probe_bound = lag.bound_cost
             status, bound, y, x, message, _sec, pass_s = _run_mip(m, data, options, left(), start)
             build_s += pass_s
             if probe_bound is not None and (bound is None or probe_bound > bound):
@@ -468,7 +478,10 @@ def improve_by_support(data: ModelData, m: MatrixModel, y: np.ndarray, chosen: n
     status, bound, y2, x2, *_ = _run_mip(replace(m, col_hi=hi), data, options, max(0.1, seconds), (y, chosen))
     if status not in (OPTIMAL, FEASIBLE):
         return y, chosen
-    sol = finish_solution(data, status, "highs", 0.0, y2, x2, bound)
+    try:
+        sol = finish_solution(data, status, "highs", 0.0, y2, x2, bound)
+    except SolverError:  # a plan off by more than the tolerances is not taken
+        return y, chosen
     if sol.npv_gbp > data.npv(y, chosen) + 1e-6 * max(1.0, abs(data.npv(y, chosen))):
         return sol.y.astype(float), sol.chosen
     return y, chosen
