@@ -48,7 +48,7 @@ LNS_PROBE_S = 10.0  # the most seconds of the first HiGHS run on such a part
 LNS_PROBE_SHARE = 0.15  # and its most share of the part's time
 LNS_ROUND_S = 8.0  # seconds of window search between two support searches
 LNS_SUPPORT_S = 5.0  # the most seconds of one support search
-LAGRANGE_SHARE = 0.3  # share of the time left after the searches for the Lagrangian bound (from 50,000 pairs)
+LAGRANGE_SHARE = 0.3  # share of the searches' time for the Lagrangian bound (parts of 50,000 pairs or more)
 LAGRANGE_MAX_S = 20.0  # and at most this
 LP_ORDER_MIN_PAIRS = 2_000  # parts with this many pairs also try the LP relaxation's order for the start
 LP_STRONG_MAX_PAIRS = 50_000  # above this the LP for the start's order leaves out the x <= y rows
@@ -391,9 +391,9 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
     (on large parts also in the order of the LP relaxation). On a part of ``LNS_MIN_PAIRS``
     pairs or more under a time limit, HiGHS first runs briefly (``LNS_PROBE_S``); when that
     does not settle it, ``improve_plan`` (support and window searches) improves the best plan
-    for ``LNS_SHARE`` of what is left and HiGHS runs again from there with the rest (from
-    ``LP_STRONG_MAX_PAIRS`` pairs, after a Lagrangian bound in case HiGHS does not finish its
-    root). All of it counts as solving."""
+    for ``LNS_SHARE`` of what is left (from ``LP_STRONG_MAX_PAIRS`` pairs, less the time of a
+    Lagrangian bound in case HiGHS does not finish its root) and HiGHS runs again from there
+    with the rest. All of it counts as solving."""
     options = options or SolveOptions()
     t0 = time.perf_counter()
     if data.n_sites == 0 and data.n_services == 0:
@@ -437,14 +437,18 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
                 found = finish_solution(data, status, "highs", 0.0, y, x, bound)
                 if found.npv_gbp > data.npv(*start):
                     start = (found.y.astype(float), found.chosen)
-            start = improve_plan(data, m, start[0], start[1], LNS_SHARE * left(), options, lp_used)
+            search_s = LNS_SHARE * left()
             if data.n_pairs >= LP_STRONG_MAX_PAIRS:
                 # HiGHS may not finish its root in the time left: a Lagrangian bound, often
-                # far better than the LP without the x <= y rows solved for the start
+                # far better than the LP without the x <= y rows solved for the start. Its
+                # time comes out of the searches', so HiGHS's own time is not cut.
+                t_lag = time.perf_counter()
                 lag = lagrangian_bound(data, float(data.benefit.sum()) - data.npv(*start),
-                                       min(LAGRANGE_MAX_S, LAGRANGE_SHARE * left()))
+                                       min(LAGRANGE_MAX_S, LAGRANGE_SHARE * search_s))
                 if lag is not None and (probe_bound is None or lag.bound_cost > probe_bound):
                     probe_bound = lag.bound_cost
+                search_s -= time.perf_counter() - t_lag
+            start = improve_plan(data, m, start[0], start[1], search_s, options, lp_used)
             status, bound, y, x, message, _sec, pass_s = _run_mip(m, data, options, left(), start)
             build_s += pass_s
             if probe_bound is not None and (bound is None or probe_bound > bound):
