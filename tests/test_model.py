@@ -137,9 +137,8 @@ def random_model(rng: np.random.Generator, ns=4, nu=5, cover=True, coupling=True
     return ModelData.from_lists(sites, services, pairs, cover=rows, **kw)
 
 
-def brute_force(d: ModelData) -> float | None:
-    """Best NPV by enumerating every y and every assignment (None: no plan)."""
-    best = None
+def feasible_plans(d: ModelData):
+    """Every plan that meets every rule, as (y, chosen), by enumeration."""
     opts = [np.nonzero(d.pair_service == u)[0] for u in range(d.n_services)]
     for y in itertools.product([0, 1], repeat=d.n_sites):
         y = np.array(y)
@@ -147,12 +146,13 @@ def brute_force(d: ModelData) -> float | None:
             continue
         for chosen in itertools.product(*opts):
             chosen = np.array(chosen, dtype=np.int64)
-            if d.violations(y, chosen):
-                continue
-            v = d.npv(y, chosen)
-            if best is None or v > best + 1e-9:
-                best = v
-    return best
+            if not d.violations(y, chosen):
+                yield y, chosen
+
+
+def brute_force(d: ModelData) -> float | None:
+    """Best NPV by enumerating every y and every assignment (None: no plan)."""
+    return max((d.npv(y, chosen) for y, chosen in feasible_plans(d)), default=None)
 
 
 def test_violations_see_every_rule():
@@ -325,17 +325,8 @@ def test_window_search_grows_its_windows_when_they_stop_paying(monkeypatch):
 
 def worst_plan(d: ModelData):
     """The feasible plan of lowest NPV, by enumeration (None: no plan)."""
-    worst = None
-    opts = [np.nonzero(d.pair_service == u)[0] for u in range(d.n_services)]
-    for y in itertools.product([0, 1], repeat=d.n_sites):
-        y = np.array(y, dtype=float)
-        if ((d.fixed != FREE) & (y != d.fixed)).any():
-            continue
-        for chosen in itertools.product(*opts):
-            chosen = np.array(chosen, dtype=np.int64)
-            if not d.violations(y, chosen) and (worst is None or d.npv(y, chosen) < d.npv(*worst)):
-                worst = (y, chosen)
-    return worst
+    worst = min(feasible_plans(d), key=lambda p: d.npv(*p), default=None)
+    return None if worst is None else (worst[0].astype(float), worst[1])
 
 
 @pytest.mark.parametrize("seed", range(16))
