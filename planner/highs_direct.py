@@ -19,13 +19,13 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
 
 from planner.errors import SolverError
-from planner.lagrange import lagrangian_bound
+from planner.lagrange import Multipliers, lagrangian_bound
 from planner.model import (
     DISPOSE,
     FEASIBLE,
@@ -44,12 +44,15 @@ from planner.model import (
 INF = float("inf")
 LNS_MIN_PAIRS = 10_000  # parts with at least this many pairs get a window search under a time limit
 LNS_SHARE = 0.5  # share of the time left after the first HiGHS run for the support and window searches
+LNS_TIGHT_MIN_PAIRS = 2_000  # and parts with this many pairs when their time is short:
+LNS_TIGHT_S_PER_1000_PAIRS = 5.0  # under this many seconds per 1,000 pairs
 LNS_PROBE_S = 10.0  # the most seconds of the first HiGHS run on such a part
 LNS_PROBE_SHARE = 0.15  # and its most share of the part's time
 LNS_ROUND_S = 8.0  # seconds of window search between two support searches
 LNS_SUPPORT_S = 5.0  # the most seconds of one support search
 LAGRANGE_SHARE = 0.3  # share of the searches' time for the Lagrangian bound (parts of 50,000 pairs or more)
 LAGRANGE_MAX_S = 20.0  # and at most this
+LAGRANGE_MIN_PAIRS = 50_000  # parts with this many pairs or more get the Lagrangian bound
 LP_ORDER_MIN_PAIRS = 2_000  # parts with this many pairs also try the LP relaxation's order for the start
 LP_STRONG_MAX_PAIRS = 50_000  # above this the LP for the start's order leaves out the x <= y rows
 LNS_WINDOW_SITES = 40  # the most sites in one window of the window search
@@ -72,6 +75,7 @@ class MatrixModel:
     n_sites: int
     n_pairs: int
     slacks: list[tuple[str, int, int]]  # (kind, index, column)
+    groups: dict[str, int] = field(default_factory=dict)  # first row of: assign, room, budget, access
 
 
 class _Rows:
@@ -144,8 +148,10 @@ def build_matrix(data: ModelData, elastic: bool = False, drop: frozenset[str] = 
         col_hi[:ns][out] = 0.0
         col_hi[ns:][out[pj]] = 0.0
 
+    groups: dict[str, int] = {}
     # (1) assignment
     first = rows.n
+    groups["assign"] = first
     rows.add(ps, xcol, np.ones(npairs), np.ones(nu), np.ones(nu))
     if elastic:
         for u in range(nu):
@@ -188,12 +194,14 @@ def build_matrix(data: ModelData, elastic: bool = False, drop: frozenset[str] = 
         free = np.nonzero(fixed != DISPOSE)[0]
         need = float(data.space.sum())
         if float(data.capacity[free].sum()) > 0:
+            groups["room"] = rows.n
             rows.add(np.zeros(free.size), free, data.capacity[free], need * (1 - 1e-12), INF)
 
     # (4) budget
     if data.budget is not None and "budget" not in drop:
         nzp = np.nonzero(data.pair_spend)[0]
         first = rows.add(np.zeros(nzp.size), xcol[nzp], data.pair_spend[nzp], -INF, float(data.budget))
+        groups["budget"] = first
         if elastic:
             s = new_slack("budget", 0, 1.0 / max(1.0, float(data.budget)))
             rows.r.append(np.array([first]))
@@ -215,6 +223,7 @@ def build_matrix(data: ModelData, elastic: bool = False, drop: frozenset[str] = 
         rr = np.repeat(np.arange(data.n_cover), lens)
         first = rows.add(rr, xcol[data.cover_pairs], np.ones(rr.size), np.ones(data.n_cover),
                          np.full(data.n_cover, INF))
+        groups["access"] = first
         if elastic:
             for r in range(data.n_cover):
                 s = new_slack("access", r, 1.0, 1.0)
@@ -256,7 +265,7 @@ def build_matrix(data: ModelData, elastic: bool = False, drop: frozenset[str] = 
         integer=integer, A=A,
         row_lo=np.concatenate(rows.lo) if rows.lo else np.zeros(0),
         row_hi=np.concatenate(rows.hi) if rows.hi else np.zeros(0),
-        n_sites=ns, n_pairs=npairs, slacks=slacks,
+        n_sites=ns, n_pairs=npairs, slacks=slacks, groups=groups,
     )
 
 
@@ -335,12 +344,23 @@ def _highs(m: MatrixModel, options: SolveOptions, time_limit_s: float | None = N
     return h
 
 
-def _lp_order(m: MatrixModel, data: ModelData, options: SolveOptions,
-              limit: float | None) -> tuple[np.ndarray | None, float | None, np.ndarray | None]:
+def lp_duals(m: MatrixModel, data: ModelData, row_dual: np.ndarray) -> Multipliers:
+    """The LP relaxation's duals of the rows the Lagrangian relaxes (``planner.lagrange``), in
+    its signs: a starting point at which the Lagrangian is already at least the LP's value."""
+    g = m.groups
+    lam = np.asarray(row_dual[g["assign"]:g["assign"] + data.n_services], dtype=float)
+    mu = (np.maximum(0.0, row_dual[g["access"]:g["access"] + data.n_cover]) if "access" in g
+          else np.zeros(data.n_cover))
+    nu = max(0.0, -float(row_dual[g["budget"]])) if "budget" in g else 0.0
+    kappa = max(0.0, float(row_dual[g["room"]])) if "room" in g else 0.0
+    return Multipliers(lam.copy(), np.asarray(mu, dtype=float).copy(), nu, kappa)
+
+
+def _lp_order(m: MatrixModel, data: ModelData, options: SolveOptions, limit: float | None):
     """Sites in the order the LP relaxation would dispose of them (lowest y first): a better
-    order for the greedy start on large parts; the LP's value, a bound on the cost; and the
-    pairs the LP uses (x > 0), for the support search. (None, None, None) when the LP is not
-    solved quickly."""
+    order for the greedy start on large parts; the LP's value, a bound on the cost; the
+    pairs the LP uses (x > 0), for the support search; and its duals as the Lagrangian's
+    starting multipliers. (None, None, None, None) when the LP is not solved quickly."""
     import highspy
 
     cap = 30.0 if limit is None else max(0.1, min(30.0, 0.2 * limit))
@@ -357,9 +377,10 @@ def _lp_order(m: MatrixModel, data: ModelData, options: SolveOptions,
             v = np.asarray(h.getSolution().col_value)
             y = v[:data.n_sites]
             used = v[data.n_sites:data.n_sites + data.n_pairs] > 1e-6
+            duals = lp_duals(model, data, np.asarray(h.getSolution().row_dual))
             return (np.lexsort((-data.benefit, np.round(y, 6))), float(h.getInfo().objective_function_value),
-                    used)
-    return None, None, None
+                    used, duals)
+    return None, None, None, None
 
 
 def _run_mip(m: MatrixModel, data: ModelData, options: SolveOptions, limit: float | None, start):
@@ -384,14 +405,27 @@ def _run_mip(m: MatrixModel, data: ModelData, options: SolveOptions, limit: floa
     return status, bound, y, x, message, seconds, pass_s
 
 
+def needs_search(n_pairs: int, limit_s: float) -> bool:
+    """Whether a part gets the searches (``improve_plan``) under a time limit of ``limit_s``:
+    from ``LNS_MIN_PAIRS`` pairs, or from ``LNS_TIGHT_MIN_PAIRS`` when its time is under
+    ``LNS_TIGHT_S_PER_1000_PAIRS`` per 1,000 pairs. HiGHS alone spends such a short time in
+    its root's cut rounds and stops with the greedy start or little better (a part of 9,505
+    pairs of the 10,000-site place given 20 s: £478m alone, £506m with the searches; £561m
+    after 100 s of HiGHS), while a part given more time is best left to HiGHS alone (the
+    Holmberg instances of 4,500 pairs it proves optimal in up to 41 s)."""
+    if n_pairs >= LNS_MIN_PAIRS:
+        return True
+    return n_pairs >= LNS_TIGHT_MIN_PAIRS and limit_s < LNS_TIGHT_S_PER_1000_PAIRS * n_pairs / 1000.0
+
+
 def solve_highs(data: ModelData, options: SolveOptions | None = None,
                 time_limit_s: float | None = None, start=None) -> Solution:
     """Build the model with numpy and solve it with HiGHS. ``start`` = (y, chosen) is a
     feasible plan to start from; by default the best of the status quo and the greedy plans
-    (on large parts also in the order of the LP relaxation). On a part of ``LNS_MIN_PAIRS``
-    pairs or more under a time limit, HiGHS first runs briefly (``LNS_PROBE_S``); when that
+    (on large parts also in the order of the LP relaxation). On a part that
+    ``needs_search`` under its time limit, HiGHS first runs briefly (``LNS_PROBE_S``); when that
     does not settle it, ``improve_plan`` (support and window searches) improves the best plan
-    for ``LNS_SHARE`` of what is left (from ``LP_STRONG_MAX_PAIRS`` pairs, less the time of a
+    for ``LNS_SHARE`` of what is left (from ``LAGRANGE_MIN_PAIRS`` pairs, less the time of a
     Lagrangian bound in case HiGHS does not finish its root) and HiGHS runs again from there
     with the rest. All of it counts as solving."""
     options = options or SolveOptions()
@@ -404,19 +438,19 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
     m = build_matrix(data)
     build_s = time.perf_counter() - t0
     t_start = time.perf_counter()
-    lp_bound = lp_used = None
+    lp_bound = lp_used = lp_mult = None
     searched = start is None and options.warm_start
     if searched:
         order = None
         if data.n_pairs >= LP_ORDER_MIN_PAIRS and (data.fixed == FREE).any():
-            order, lp_bound, lp_used = _lp_order(m, data, options, limit)
+            order, lp_bound, lp_used, lp_mult = _lp_order(m, data, options, limit)
         start = data.best_start(order)
 
     def left():
         return None if limit is None else limit - (time.perf_counter() - t_start)
 
-    large = (searched and limit is not None and data.n_pairs >= LNS_MIN_PAIRS and not data.partner
-             and start is not None)
+    large = (searched and limit is not None and not data.partner and start is not None
+             and needs_search(data.n_pairs, limit))
     if not large:
         status, bound, y, x, message, _sec, pass_s = _run_mip(m, data, options, left(), start)
         build_s += pass_s
@@ -438,13 +472,16 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
                 if found.npv_gbp > data.npv(*start):
                     start = (found.y.astype(float), found.chosen)
             search_s = LNS_SHARE * left()
-            if data.n_pairs >= LP_STRONG_MAX_PAIRS:
+            if data.n_pairs >= LAGRANGE_MIN_PAIRS:
                 # HiGHS may not finish its root in the time left: a Lagrangian bound, often
                 # far better than the LP without the x <= y rows solved for the start. Its
-                # time comes out of the searches', so HiGHS's own time is not cut.
+                # time comes out of the searches', so HiGHS's own time is not cut. (Below
+                # this size HiGHS's root bound is the better one: 693.0 against 699.3 million
+                # on the 500-site place's largest part; the 10,000-site place's parts of
+                # 5,000-13,000 pairs alike.)
                 t_lag = time.perf_counter()
-                lag = lagrangian_bound(data, float(data.benefit.sum()) - data.npv(*start),
-                                       min(LAGRANGE_MAX_S, LAGRANGE_SHARE * search_s))
+                lag = best_lagrangian_bound(data, float(data.benefit.sum()) - data.npv(*start),
+                                            min(LAGRANGE_MAX_S, LAGRANGE_SHARE * search_s), lp_mult)
                 if lag is not None and (probe_bound is None or lag.bound_cost > probe_bound):
                     probe_bound = lag.bound_cost
                 search_s -= time.perf_counter() - t_lag
@@ -467,6 +504,24 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
         sol = finish_solution(data, status, "highs", seconds, message=message)
     sol.build_seconds = build_s
     return sol
+
+
+def best_lagrangian_bound(data: ModelData, plan_cost: float, seconds: float,
+                          lp_mult: Multipliers | None = None):
+    """The Lagrangian bound from the LP relaxation's duals ``lp_mult`` (far better on the
+    large synthetic places' parts: 7.92 against 5.28 billion in 20 s on the 10,000-site place's
+    largest), then, with the time its steps leave when they stall, from each service's
+    cheapest pair (better on the OR-Library capa instances): the better of the two."""
+    t0 = time.perf_counter()
+    best = None
+    for start in ((lp_mult, None) if lp_mult is not None else (None,)):
+        rest = seconds - (time.perf_counter() - t0)
+        if rest < 0.5 and best is not None:
+            break
+        lag = lagrangian_bound(data, plan_cost, max(rest, 0.1), start=start)
+        if lag is not None and (best is None or lag.bound_cost > best.bound_cost):
+            best = lag
+    return best
 
 
 def improve_by_support(data: ModelData, m: MatrixModel, y: np.ndarray, chosen: np.ndarray, used: np.ndarray,

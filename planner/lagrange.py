@@ -17,8 +17,11 @@ per site::
 each knapsack is solved in integers it can be above the LP relaxation's value. The
 knapsacks are solved by dynamic programming over ``KNAP_UNITS`` units of each site's
 capacity with the weights rounded down: every set of services that fits still fits, so the
-rounding can only weaken ``L``, never make it wrong. The multipliers improve by subgradient
-steps (Polyak's rule against the best plan's cost). Not for the partner rule (one row per
+rounding can only weaken ``L``, never make it wrong; where the knapsack's LP relaxation with
+the exact weights is higher it is used instead (also never above the true minimum). The
+multipliers improve by subgradient steps (Polyak's rule against the best plan's cost), from
+the LP relaxation's duals when given (``L`` is then at least the LP's value from the first
+step) or from each service's cheapest pair. Not for the partner rule (one row per
 agency, not relaxed here): ``lagrangian_bound`` returns None there.
 """
 
@@ -35,10 +38,19 @@ KNAP_UNITS = 200  # capacity units of each site's knapsack
 
 
 @dataclass
+class Multipliers:
+    lam: np.ndarray  # per service (assignment rows, free)
+    mu: np.ndarray  # per access row (>= 0)
+    nu: float = 0.0  # budget (>= 0)
+    kappa: float = 0.0  # the valid row "kept sites hold every service" (>= 0)
+
+
+@dataclass
 class LagrangeBound:
     bound_cost: float  # a lower bound on sum b y + sum c x over every plan
     iterations: int
     seconds: float
+    best: Multipliers | None = None  # the multipliers of ``bound_cost``
 
 
 def knapsacks(data: ModelData, rc: np.ndarray, units: int = KNAP_UNITS) -> tuple[np.ndarray, np.ndarray]:
@@ -93,46 +105,93 @@ def knapsacks(data: ModelData, rc: np.ndarray, units: int = KNAP_UNITS) -> tuple
     return K, x
 
 
+def fractional_knapsacks(data: ModelData, rc: np.ndarray) -> np.ndarray:
+    """Per site, the least total of ``rc`` when a pair may be taken in part (the LP relaxation
+    of each knapsack, with the exact weights): the pairs of negative ``rc`` in order of ``rc``
+    per m2, the last one that fits taken in part. Also never above the true K_j; where the
+    rounded weights of ``knapsacks`` let more in, it is the better bound of the two, and with
+    it the Lagrangian at the LP relaxation's duals is never below the LP's value."""
+    ns, pj = data.n_sites, data.pair_site
+    w_all = data.space[data.pair_service]
+    good = (rc < 0) & (w_all <= data.capacity[pj] + 1e-9) & (data.fixed[pj] != DISPOSE)
+    idx = np.nonzero(good)[0]
+    K = np.zeros(ns)
+    if idx.size == 0:
+        return K
+    w = w_all[idx]
+    o = np.lexsort((rc[idx] / np.maximum(w, 1e-12), pj[idx]))
+    idx, w = idx[o], w[o]
+    j = pj[idx]
+    cum = np.cumsum(w)
+    first = np.searchsorted(j, j, side="left")
+    before = cum - w - (cum[first] - w[first])  # room used at the site before this pair
+    share = np.clip((data.capacity[j] - before) / np.maximum(w, 1e-12), 0.0, 1.0)
+    np.add.at(K, j, share * rc[idx])
+    return K
+
+
+def _terms(data: ModelData, mult: Multipliers):
+    """At ``mult``: (the Lagrangian's value, per-site terms g_j, the sites the relaxation
+    keeps, the knapsacks' pairs)."""
+    ns, npairs = data.n_sites, data.n_pairs
+    ps = data.pair_service
+    spend = data.pair_spend if data.pair_spend is not None else np.zeros(npairs)
+    nc = data.n_cover
+    rc = data.pair_cost - mult.lam[ps] + mult.nu * spend
+    if nc:
+        cover_row = np.repeat(np.arange(nc), np.diff(data.cover_ptr))
+        rc = rc - np.bincount(data.cover_pairs, weights=mult.mu[cover_row], minlength=npairs)
+    K, x = knapsacks(data, rc)
+    K = np.maximum(K, fractional_knapsacks(data, rc))
+    g = data.benefit - mult.kappa * data.capacity + K
+    fixed = data.fixed
+    y = np.where(fixed == KEEP, True, np.where(fixed == DISPOSE, False, g < 0))
+    n_keep = 0 if data.max_disposals is None else ns - int(data.max_disposals)
+    if n_keep > int(y.sum()):
+        cand = np.nonzero(~y & (fixed == FREE))[0]
+        y[cand[np.argsort(g[cand], kind="stable")[:n_keep - int(y.sum())]]] = True
+    value = float(mult.lam.sum() + mult.mu.sum() - (mult.nu * data.budget if data.budget is not None else 0.0)
+                  + mult.kappa * float(data.space.sum()) + g[y].sum())
+    return value, g, y, x
+
+
 def lagrangian_bound(data: ModelData, plan_cost: float, seconds: float = 10.0,
-                     max_iterations: int = 5000) -> LagrangeBound | None:
+                     max_iterations: int = 5000, start: Multipliers | None = None,
+                     theta: float | None = None) -> LagrangeBound | None:
     """The best Lagrangian bound (see the module docstring) found in ``seconds``, the step
-    sizes set against ``plan_cost`` (the cost of the best plan known). None with the partner
-    rule or no service."""
+    sizes set against ``plan_cost`` (the cost of the best plan known), from the multipliers
+    ``start`` (e.g. the LP relaxation's duals; by default each service's cheapest pair), the
+    first steps scaled by ``theta`` (by default 2 from the cheapest pairs, 0.5 from ``start``,
+    which is near the best multipliers already). None with the partner rule or no service."""
     if data.partner or data.n_services == 0:
         return None
     t0 = time.perf_counter()
-    ns, nu, npairs = data.n_sites, data.n_services, data.n_pairs
+    nu, npairs = data.n_services, data.n_pairs
     ps, pj = data.pair_service, data.pair_site
-    b, fixed, cap = data.benefit, data.fixed, data.capacity
+    cap = data.capacity
     spend = data.pair_spend if data.pair_spend is not None else np.zeros(npairs)
     use_budget = data.budget is not None
     nc = data.n_cover
     cover_row = np.repeat(np.arange(nc), np.diff(data.cover_ptr))
     need = float(data.space.sum())
     scale_k = max(1.0, float(np.median(cap)))  # kappa's row in sites' worth of room
-    n_keep = 0 if data.max_disposals is None else ns - int(data.max_disposals)
-    lam = np.full(nu, np.inf)
-    np.minimum.at(lam, ps, data.pair_cost)
-    lam[~np.isfinite(lam)] = 0.0
-    mu = np.zeros(nc)
-    nu_b = kappa = 0.0
-    best, theta, stall, it = -np.inf, 2.0, 0, 0
+    if start is None:
+        lam = np.full(nu, np.inf)
+        np.minimum.at(lam, ps, data.pair_cost)
+        lam[~np.isfinite(lam)] = 0.0
+        mult = Multipliers(lam, np.zeros(nc))
+        theta = 2.0 if theta is None else theta
+    else:
+        mult = Multipliers(np.asarray(start.lam, dtype=float).copy(), np.maximum(0.0, start.mu).copy(),
+                           max(0.0, float(start.nu)), max(0.0, float(start.kappa)))
+        theta = 0.5 if theta is None else theta  # near the optimum already: smaller steps
+    best, best_mult, stall, it = -np.inf, None, 0, 0
     ub = float(plan_cost)
     while it < max_iterations and time.perf_counter() - t0 < seconds:
         it += 1
-        rc = data.pair_cost - lam[ps] + nu_b * spend
-        if nc:
-            rc = rc - np.bincount(data.cover_pairs, weights=mu[cover_row], minlength=npairs)
-        K, x = knapsacks(data, rc)
-        g = b - kappa * cap + K
-        y = np.where(fixed == KEEP, True, np.where(fixed == DISPOSE, False, g < 0))
-        if n_keep > int(y.sum()):
-            cand = np.nonzero(~y & (fixed == FREE))[0]
-            y[cand[np.argsort(g[cand], kind="stable")[:n_keep - int(y.sum())]]] = True
-        value = float(lam.sum() + mu.sum() - (nu_b * data.budget if use_budget else 0.0) + kappa * need
-                      + g[y].sum())
+        value, _g, y, x = _terms(data, mult)
         if value > best + 1e-9 * max(1.0, abs(value)):
-            best, stall = value, 0
+            best, best_mult, stall = value, Multipliers(mult.lam.copy(), mult.mu.copy(), mult.nu, mult.kappa), 0
         else:
             stall += 1
             if stall >= 20:
@@ -142,23 +201,23 @@ def lagrangian_bound(data: ModelData, plan_cost: float, seconds: float = 10.0,
         x &= y[pj]
         s_u = 1.0 - np.bincount(ps[x], minlength=nu)
         s_r = (1.0 - np.bincount(cover_row, weights=x[data.cover_pairs], minlength=nc)) if nc else np.zeros(0)
-        s_r = np.where((mu <= 0) & (s_r < 0), 0.0, s_r)
+        s_r = np.where((mult.mu <= 0) & (s_r < 0), 0.0, s_r)
         s_b = float(spend[x].sum() - data.budget) if use_budget else 0.0
-        if nu_b <= 0 and s_b < 0:
+        if mult.nu <= 0 and s_b < 0:
             s_b = 0.0
         s_k = (need - float(cap[y].sum())) / scale_k
-        if kappa <= 0 and s_k < 0:
+        if mult.kappa <= 0 and s_k < 0:
             s_k = 0.0
         norm = float(s_u @ s_u + s_r @ s_r + s_b * s_b + s_k * s_k)
         if norm <= 0:
             break  # the relaxation's answer meets every relaxed row
         step = theta * max(ub - value, 1e-6 * max(1.0, abs(ub))) / norm
-        lam = lam + step * s_u
+        mult.lam = mult.lam + step * s_u
         if nc:
-            mu = np.maximum(0.0, mu + step * s_r)
+            mult.mu = np.maximum(0.0, mult.mu + step * s_r)
         if use_budget:
-            nu_b = max(0.0, nu_b + step * s_b)
-        kappa = max(0.0, kappa + step * s_k / scale_k)
+            mult.nu = max(0.0, mult.nu + step * s_b)
+        mult.kappa = max(0.0, mult.kappa + step * s_k / scale_k)
     if not np.isfinite(best):
         return None
-    return LagrangeBound(best, it, time.perf_counter() - t0)
+    return LagrangeBound(best, it, time.perf_counter() - t0, best_mult)

@@ -8,8 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from planner.highs_direct import build_matrix
-from planner.lagrange import KNAP_UNITS, knapsacks, lagrangian_bound
+from planner.highs_direct import _highs, best_lagrangian_bound, build_matrix, lp_duals
+from planner.lagrange import KNAP_UNITS, fractional_knapsacks, knapsacks, lagrangian_bound
 from planner.model import FREE, ModelData
 from tests.test_model import brute_force, random_model
 
@@ -39,6 +39,82 @@ def test_knapsacks_match_enumeration(seed):
         taken = mine[x[mine]]
         assert rc[taken].sum() == pytest.approx(best, abs=1e-9)
         assert d.space[d.pair_service[taken]].sum() <= KNAP_UNITS
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_fractional_knapsacks_match_the_lp_and_stay_below_the_integer_knapsack(seed):
+    from scipy.optimize import linprog
+
+    rng = np.random.default_rng(700 + seed)
+    ns, nu = 3, 8
+    sites = [dict(id=f"S{j}", benefit=1.0, capacity=float(rng.uniform(5, 40))) for j in range(ns)]
+    services = [dict(id=f"U{u}", space=float(rng.uniform(1, 20))) for u in range(nu)]
+    pairs = [dict(service=f"U{u}", site=f"S{j}", cost=0.0) for u in range(nu) for j in range(ns)
+             if rng.random() < 0.8]
+    d = ModelData.from_lists(sites, services, pairs)
+    rc = rng.normal(-2, 10, d.n_pairs)
+    K = fractional_knapsacks(d, rc)
+    for j in range(ns):
+        mine = np.nonzero(d.pair_site == j)[0]
+        w = d.space[d.pair_service[mine]]
+        # the pairs too large for the site cannot be taken even in part
+        res = linprog(rc[mine], A_ub=w[None, :], b_ub=[d.capacity[j]],
+                      bounds=[(0, 1 if wi <= d.capacity[j] else 0) for wi in w], method="highs")
+        assert res.status == 0
+        assert K[j] == pytest.approx(min(0.0, res.fun), abs=1e-7)
+        best = 0.0
+        for k in range(1, mine.size + 1):
+            for sub in itertools.combinations(range(mine.size), k):
+                if w[list(sub)].sum() <= d.capacity[j]:
+                    best = min(best, rc[mine[list(sub)]].sum())
+        assert K[j] <= best + 1e-9
+
+
+def _lp(d: ModelData, strong: bool):
+    """(value, duals as multipliers) of the LP relaxation, strong (x <= y) or weak."""
+    import highspy
+
+    from planner.model import SolveOptions
+
+    m = build_matrix(d, strong_link=strong)
+    h = _highs(m, SolveOptions())
+    h.setOptionValue("solve_relaxation", True)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None, None
+    return float(h.getInfo().objective_function_value), lp_duals(m, d, np.asarray(h.getSolution().row_dual))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_lagrangian_at_the_lp_duals_is_never_below_the_lp(seed):
+    # weak duality says nothing about where the steps start; with the LP's duals (the signs of
+    # every relaxed row: assignment, access, budget, room) the first value is already the LP's
+    # value or better, for the strong and the weak LP alike. A sign slip on any row breaks it.
+    rng = np.random.default_rng(5100 + seed)
+    d = random_model(rng, ns=int(rng.integers(2, 6)), nu=int(rng.integers(1, 7)))
+    d.partner = False
+    for strong in (True, False):
+        lp, mult = _lp(d, strong)
+        if lp is None:
+            continue
+        r = lagrangian_bound(d, lp + 1000.0, seconds=5.0, max_iterations=1, start=mult)
+        assert r.bound_cost >= lp - 1e-6 * max(1.0, abs(lp))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_bound_from_the_lp_duals_is_never_above_the_optimum(seed):
+    rng = np.random.default_rng(6100 + seed)
+    d = random_model(rng, ns=int(rng.integers(2, 5)), nu=int(rng.integers(1, 5)))
+    d.partner = False
+    best = brute_force(d)
+    lp, mult = _lp(d, strong=bool(seed % 2))
+    if best is None or lp is None:
+        return
+    total = float(d.benefit.sum())
+    plan_cost = total - best
+    r = best_lagrangian_bound(d, plan_cost + abs(plan_cost) * 0.1 + 1.0, 1.0, mult)
+    assert r is not None
+    assert lp - 1e-6 * max(1.0, abs(lp)) <= r.bound_cost <= plan_cost + 1e-6
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -101,14 +177,18 @@ def test_large_part_reports_the_lagrangian_bound_when_it_is_better(monkeypatch):
     seen = []
     real = hd.lagrangian_bound
 
+    starts = []
+
     def spy(*a, **k):
         out = real(*a, **k)
         seen.append(out)
+        starts.append(k.get("start"))
         return out
 
     # treat this small part as one too large for HiGHS's root, and give HiGHS almost no time
     monkeypatch.setattr(hd, "LNS_MIN_PAIRS", 10)
     monkeypatch.setattr(hd, "LP_STRONG_MAX_PAIRS", 10)
+    monkeypatch.setattr(hd, "LAGRANGE_MIN_PAIRS", 10)
     monkeypatch.setattr(hd, "LP_ORDER_MIN_PAIRS", 10)
     monkeypatch.setattr(hd, "LAGRANGE_SHARE", 0.9)
     monkeypatch.setattr(hd, "lagrangian_bound", spy)
@@ -116,6 +196,7 @@ def test_large_part_reports_the_lagrangian_bound_when_it_is_better(monkeypatch):
     monkeypatch.setattr(hd, "_run_mip", lambda m, data, options, limit, start: real_run(m, data, options, 0.01, start))
     sol = hd.solve_highs(d, SolveOptions(time_limit_s=4.0, threads=1))
     assert seen and seen[0] is not None
+    assert starts[0] is not None  # from the LP relaxation's duals first
     total = float(d.benefit.sum())
     assert sol.status in ("feasible", "optimal")
     assert d.violations(sol.y, sol.chosen) == []

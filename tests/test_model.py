@@ -360,3 +360,25 @@ def test_support_search_keeps_plans_feasible_and_reaches_the_optimum_with_every_
     if d.max_disposals is None:
         assert d.npv(y2, chosen2) == pytest.approx(d.npv(expect, start[1]), abs=1e-6)
     assert d.npv(start[0], start[1]) - 1e-9 <= d.npv(y2, chosen2) <= best + 1e-9
+
+
+def test_searches_go_to_large_parts_and_to_mid_sized_parts_short_of_time():
+    from planner.highs_direct import (
+        LNS_MIN_PAIRS,
+        LNS_TIGHT_MIN_PAIRS,
+        LNS_TIGHT_S_PER_1000_PAIRS,
+        needs_search,
+    )
+
+    # a part of LNS_MIN_PAIRS pairs or more always, whatever its time
+    assert needs_search(LNS_MIN_PAIRS, 1e6)
+    # Holmberg's 30 x 150 instances (4,500 pairs) with a minute: HiGHS alone proves them
+    assert not needs_search(4_500, 60.0)
+    # the 10,000-site place's part of 9,505 pairs with 20 s: the searches
+    assert needs_search(9_505, 20.0)
+    # the line is at LNS_TIGHT_S_PER_1000_PAIRS seconds per 1,000 pairs
+    n = 4_000
+    at = LNS_TIGHT_S_PER_1000_PAIRS * n / 1000.0
+    assert needs_search(n, at - 0.01) and not needs_search(n, at)
+    # small parts never, however short their time
+    assert not needs_search(LNS_TIGHT_MIN_PAIRS - 1, 0.01)
