@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from planner.errors import SolverError
-from planner.lagrange import Multipliers, lagrangian_bound
+from planner.lagrange import Multipliers, best_lagrangian_bound
 from planner.model import (
     DISPOSE,
     FEASIBLE,
@@ -504,24 +504,6 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
         sol = finish_solution(data, status, "highs", seconds, message=message)
     sol.build_seconds = build_s
     return sol
-
-
-def best_lagrangian_bound(data: ModelData, plan_cost: float, seconds: float,
-                          lp_mult: Multipliers | None = None):
-    """The Lagrangian bound from the LP relaxation's duals ``lp_mult`` (far better on the
-    large synthetic places' parts: 7.92 against 5.28 billion in 20 s on the 10,000-site place's
-    largest), then, with the time its steps leave when they stall, from each service's
-    cheapest pair (better on the OR-Library capa instances): the better of the two."""
-    t0 = time.perf_counter()
-    best = None
-    for start in ((lp_mult, None) if lp_mult is not None else (None,)):
-        rest = seconds - (time.perf_counter() - t0)
-        if rest < 0.5 and best is not None:
-            break
-        lag = lagrangian_bound(data, plan_cost, max(rest, 0.1), start=start)
-        if lag is not None and (best is None or lag.bound_cost > best.bound_cost):
-            best = lag
-    return best
 
 
 def improve_by_support(data: ModelData, m: MatrixModel, y: np.ndarray, chosen: np.ndarray, used: np.ndarray,

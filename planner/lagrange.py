@@ -50,7 +50,6 @@ class LagrangeBound:
     bound_cost: float  # a lower bound on sum b y + sum c x over every plan
     iterations: int
     seconds: float
-    best: Multipliers | None = None  # the multipliers of ``bound_cost``
 
 
 def knapsacks(data: ModelData, rc: np.ndarray, units: int = KNAP_UNITS) -> tuple[np.ndarray, np.ndarray]:
@@ -156,13 +155,11 @@ def _terms(data: ModelData, mult: Multipliers):
 
 
 def lagrangian_bound(data: ModelData, plan_cost: float, seconds: float = 10.0,
-                     max_iterations: int = 5000, start: Multipliers | None = None,
-                     theta: float | None = None) -> LagrangeBound | None:
+                     max_iterations: int = 5000, start: Multipliers | None = None) -> LagrangeBound | None:
     """The best Lagrangian bound (see the module docstring) found in ``seconds``, the step
     sizes set against ``plan_cost`` (the cost of the best plan known), from the multipliers
-    ``start`` (e.g. the LP relaxation's duals; by default each service's cheapest pair), the
-    first steps scaled by ``theta`` (by default 2 from the cheapest pairs, 0.5 from ``start``,
-    which is near the best multipliers already). None with the partner rule or no service."""
+    ``start`` (e.g. the LP relaxation's duals; by default each service's cheapest pair). None
+    with the partner rule or no service."""
     if data.partner or data.n_services == 0:
         return None
     t0 = time.perf_counter()
@@ -180,18 +177,18 @@ def lagrangian_bound(data: ModelData, plan_cost: float, seconds: float = 10.0,
         np.minimum.at(lam, ps, data.pair_cost)
         lam[~np.isfinite(lam)] = 0.0
         mult = Multipliers(lam, np.zeros(nc))
-        theta = 2.0 if theta is None else theta
+        theta = 2.0
     else:
         mult = Multipliers(np.asarray(start.lam, dtype=float).copy(), np.maximum(0.0, start.mu).copy(),
                            max(0.0, float(start.nu)), max(0.0, float(start.kappa)))
-        theta = 0.5 if theta is None else theta  # near the optimum already: smaller steps
-    best, best_mult, stall, it = -np.inf, None, 0, 0
+        theta = 0.5  # near the best multipliers already: smaller steps (0.5 did better than 2 or 0.1)
+    best, stall, it = -np.inf, 0, 0
     ub = float(plan_cost)
     while it < max_iterations and time.perf_counter() - t0 < seconds:
         it += 1
         value, _g, y, x = _terms(data, mult)
         if value > best + 1e-9 * max(1.0, abs(value)):
-            best, best_mult, stall = value, Multipliers(mult.lam.copy(), mult.mu.copy(), mult.nu, mult.kappa), 0
+            best, stall = value, 0
         else:
             stall += 1
             if stall >= 20:
@@ -220,4 +217,22 @@ def lagrangian_bound(data: ModelData, plan_cost: float, seconds: float = 10.0,
         mult.kappa = max(0.0, mult.kappa + step * s_k / scale_k)
     if not np.isfinite(best):
         return None
-    return LagrangeBound(best, it, time.perf_counter() - t0, best_mult)
+    return LagrangeBound(best, it, time.perf_counter() - t0)
+
+
+def best_lagrangian_bound(data: ModelData, plan_cost: float, seconds: float,
+                          lp_mult: Multipliers | None = None) -> LagrangeBound | None:
+    """The Lagrangian bound from the LP relaxation's duals ``lp_mult`` (far better on the
+    large synthetic places' parts: 7.92 against 5.28 billion in 20 s on the 10,000-site place's
+    largest), then, with the time its steps leave when they stall, from each service's
+    cheapest pair (better on the OR-Library capa instances): the better of the two."""
+    t0 = time.perf_counter()
+    best = None
+    for start in ((lp_mult, None) if lp_mult is not None else (None,)):
+        rest = seconds - (time.perf_counter() - t0)
+        if rest < 0.5 and best is not None:
+            break
+        lag = lagrangian_bound(data, plan_cost, max(rest, 0.1), start=start)
+        if lag is not None and (best is None or lag.bound_cost > best.bound_cost):
+            best = lag
+    return best

@@ -8,8 +8,14 @@ import itertools
 import numpy as np
 import pytest
 
-from planner.highs_direct import _highs, best_lagrangian_bound, build_matrix, lp_duals
-from planner.lagrange import KNAP_UNITS, fractional_knapsacks, knapsacks, lagrangian_bound
+from planner.highs_direct import _highs, build_matrix, lp_duals
+from planner.lagrange import (
+    KNAP_UNITS,
+    best_lagrangian_bound,
+    fractional_knapsacks,
+    knapsacks,
+    lagrangian_bound,
+)
 from planner.model import FREE, ModelData
 from tests.test_model import brute_force, random_model
 
@@ -101,17 +107,24 @@ def test_lagrangian_at_the_lp_duals_is_never_below_the_lp(seed):
         assert r.bound_cost >= lp - 1e-6 * max(1.0, abs(lp))
 
 
-@pytest.mark.parametrize("seed", range(30))
-def test_bound_from_the_lp_duals_is_never_above_the_optimum(seed):
-    rng = np.random.default_rng(6100 + seed)
+def _with_optimum(seed: int):
+    """A random model (no partner rule) and the cost of its brute-force optimum, or None."""
+    rng = np.random.default_rng(seed)
     d = random_model(rng, ns=int(rng.integers(2, 5)), nu=int(rng.integers(1, 5)))
     d.partner = False
     best = brute_force(d)
-    lp, mult = _lp(d, strong=bool(seed % 2))
-    if best is None or lp is None:
+    return None if best is None else (d, float(d.benefit.sum()) - best)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_bound_from_the_lp_duals_is_never_above_the_optimum(seed):
+    found = _with_optimum(6100 + seed)
+    if found is None:
         return
-    total = float(d.benefit.sum())
-    plan_cost = total - best
+    d, plan_cost = found
+    lp, mult = _lp(d, strong=bool(seed % 2))
+    if lp is None:
+        return
     r = best_lagrangian_bound(d, plan_cost + abs(plan_cost) * 0.1 + 1.0, 1.0, mult)
     assert r is not None
     assert lp - 1e-6 * max(1.0, abs(lp)) <= r.bound_cost <= plan_cost + 1e-6
@@ -119,14 +132,12 @@ def test_bound_from_the_lp_duals_is_never_above_the_optimum(seed):
 
 @pytest.mark.parametrize("seed", range(40))
 def test_bound_is_never_above_the_optimum(seed):
-    rng = np.random.default_rng(4000 + seed)
-    d = random_model(rng, ns=int(rng.integers(2, 5)), nu=int(rng.integers(1, 5)))
-    d.partner = False
-    best = brute_force(d)
-    if best is None:
+    found = _with_optimum(4000 + seed)
+    if found is None:
         return
+    d, plan_cost = found
     total = float(d.benefit.sum())
-    plan_cost = total - best
+    best = total - plan_cost
     r = lagrangian_bound(d, plan_cost + abs(plan_cost) * 0.1 + 1.0, seconds=2.0)
     assert r is not None
     # a lower bound on the cost is an upper bound on the NPV
@@ -175,7 +186,9 @@ def test_large_part_reports_the_lagrangian_bound_when_it_is_better(monkeypatch):
     assert exact.status == OPTIMAL
     best_cost = float(d.benefit.sum()) - exact.npv_gbp
     seen = []
-    real = hd.lagrangian_bound
+    import planner.lagrange as lg
+
+    real = lg.lagrangian_bound
 
     starts = []
 
@@ -191,7 +204,7 @@ def test_large_part_reports_the_lagrangian_bound_when_it_is_better(monkeypatch):
     monkeypatch.setattr(hd, "LAGRANGE_MIN_PAIRS", 10)
     monkeypatch.setattr(hd, "LP_ORDER_MIN_PAIRS", 10)
     monkeypatch.setattr(hd, "LAGRANGE_SHARE", 0.9)
-    monkeypatch.setattr(hd, "lagrangian_bound", spy)
+    monkeypatch.setattr(lg, "lagrangian_bound", spy)
     real_run = hd._run_mip
     monkeypatch.setattr(hd, "_run_mip", lambda m, data, options, limit, start: real_run(m, data, options, 0.01, start))
     sol = hd.solve_highs(d, SolveOptions(time_limit_s=4.0, threads=1))
