@@ -217,3 +217,166 @@ def test_large_part_reports_the_lagrangian_bound_when_it_is_better(monkeypatch):
     assert seen[0].bound_cost <= best_cost + 1e-6
     assert sol.bound_gbp <= total - seen[0].bound_cost + 1e-6
     assert sol.bound_gbp >= exact.npv_gbp - 1e-6
+
+
+# --- the Lagrangian heuristic (planner.highs_direct.kept_sites, improve_by_relaxation) ---
+
+def _first_plan(d):
+    from tests.test_model import feasible_plans
+
+    plan = next(feasible_plans(d), None)
+    return None if plan is None else (plan[0].astype(float), plan[1])
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_kept_sites_give_every_service_and_access_row_a_site_and_room(seed):
+    from planner.highs_direct import HEURISTIC_ROOM, kept_sites
+    from planner.lagrange import KeptSet
+    from planner.model import DISPOSE, KEEP
+
+    rng = np.random.default_rng(8100 + seed)
+    d = random_model(rng, ns=int(rng.integers(2, 6)), nu=int(rng.integers(1, 6)))
+    plan = _first_plan(d)
+    if plan is None:
+        return
+    keep = rng.random(d.n_sites) < 0.3
+    ks = KeptSet(0.0, keep, rng.normal(size=d.n_sites))
+    out, made = kept_sites(d, ks, *plan)
+    pj, ps = d.pair_site, d.pair_service
+    assert not out[d.fixed == DISPOSE].any()
+    assert out[d.fixed == KEEP].all()
+    assert out[keep & (d.fixed != DISPOSE)].all()  # the relaxation's sites stay
+    for u in range(d.n_services):  # every service may go somewhere in the set
+        assert out[pj[ps == u]].any()
+    for r in range(d.n_cover):  # every access row can be met in the set
+        assert out[pj[d.cover_row(r)]].any()
+    free_left = ~out & (d.fixed == FREE)
+    assert d.capacity[out].sum() >= HEURISTIC_ROOM * d.space.sum() or not free_left.any()
+    if made is not None:  # the plan it offers holds every service within the set, by every rule
+        assert d.violations(*made) == [] and out[pj[made[1]]].all() and out[made[0] > 0.5].all()
+    # without the repair: the relaxation's sites (and those fixed as kept), then room only
+    pure, none = kept_sites(d, ks, *plan, repair=False)
+    assert none is None
+    base = (keep | (d.fixed == KEEP)) & (d.fixed != DISPOSE)
+    assert pure[base].all() and not pure[d.fixed == DISPOSE].any()
+    added = pure & ~base
+    if added.any():  # only for room, and only the fewest in order of g
+        assert d.capacity[base].sum() < HEURISTIC_ROOM * d.space.sum()
+        assert d.capacity[pure].sum() - d.capacity[added][np.argmax(ks.g[added])] \
+            < HEURISTIC_ROOM * d.space.sum()
+        assert ks.g[added].max() <= ks.g[~pure & (d.fixed == FREE)].min(initial=np.inf)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_relaxation_heuristic_on_the_optimal_sites_finds_the_brute_force_optimum(seed):
+    # given the sites an optimal plan keeps, the restricted solve holds that plan, so from the
+    # worst plan the heuristic must reach the brute-force optimum, and never break a rule
+    from planner.highs_direct import build_matrix, improve_by_relaxation
+    from planner.lagrange import KeptSet
+    from planner.model import SolveOptions
+    from tests.test_model import feasible_plans, worst_plan
+
+    rng = np.random.default_rng(8300 + seed)
+    d = random_model(rng, ns=int(rng.integers(2, 5)), nu=int(rng.integers(1, 5)))
+    plans = list(feasible_plans(d))
+    if not plans:
+        return
+    best_y, _ = max(plans, key=lambda p: d.npv(*p))
+    best = max(d.npv(*p) for p in plans)
+    start = worst_plan(d)
+    ks = KeptSet(0.0, best_y.astype(bool), np.zeros(d.n_sites))
+    y, chosen = improve_by_relaxation(d, build_matrix(d), start[0], start[1], [ks], 10.0, SolveOptions())
+    assert d.violations(y, chosen) == []
+    assert d.npv(y, chosen) == pytest.approx(best, abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_relaxation_heuristic_from_the_lagrangian_never_loses_or_breaks_a_rule(seed):
+    from planner.highs_direct import build_matrix, improve_by_relaxation
+    from planner.model import SolveOptions
+    from tests.test_model import worst_plan
+
+    found = _with_optimum(8500 + seed)
+    if found is None:
+        return
+    d, plan_cost = found
+    start = worst_plan(d)
+    kept = []
+    lagrangian_bound(d, plan_cost + 1.0, seconds=1.0, kept=kept)
+    assert kept and all(a.value < b.value for a, b in itertools.pairwise(kept))  # each a new best
+    y, chosen = improve_by_relaxation(d, build_matrix(d), start[0], start[1], kept, 10.0, SolveOptions())
+    assert d.violations(y, chosen) == []
+    assert d.npv(y, chosen) >= d.npv(*start) - 1e-9
+    assert d.npv(y, chosen) <= float(d.benefit.sum()) - plan_cost + 1e-6  # never above the optimum
+
+
+def test_relaxation_heuristic_beats_a_poor_start_on_a_single_source_instance():
+    # 10 facilities x 40 customers: from the planner's greedy start (8 facilities kept, cost
+    # 1,232 against the optimum's 1,075: 14.6% above), the sets the Lagrangian keeps lead to a
+    # plan within 2% of HiGHS's proven optimum
+    from planner.highs_direct import build_matrix, improve_by_relaxation, solve_highs
+    from planner.model import OPTIMAL, SolveOptions
+    from tests.test_model import _sscflp
+
+    d = _sscflp(np.random.default_rng(21), 10, 40)
+    exact = solve_highs(d)
+    assert exact.status == OPTIMAL
+    m = build_matrix(d)
+    start = d.best_start()
+    total = float(d.benefit.sum())
+    assert total - d.npv(*start) > 1.1 * (total - exact.npv_gbp)  # room to improve
+    kept = []
+    lagrangian_bound(d, total - d.npv(*start), seconds=2.0, kept=kept)
+    y, chosen = improve_by_relaxation(d, m, start[0], start[1], kept, 20.0, SolveOptions(threads=1))
+    assert d.violations(y, chosen) == []
+    cost, best_cost = total - d.npv(y, chosen), total - exact.npv_gbp
+    assert best_cost - 1e-6 <= cost <= 1.02 * best_cost
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_large_part_runs_the_relaxation_heuristic_only_where_services_reach_many_sites(monkeypatch, dense):
+    # a 12 x 40 single-source part treated as large (searches under a time limit), below the
+    # Lagrangian-bound size: the heuristic runs when every customer may go to every facility,
+    # and its plan is the searches' start; with each customer limited to 2 of 12 facilities
+    # (reach 1/6, under HEURISTIC_MIN_REACH) it does not run
+    import planner.highs_direct as hd
+    from planner.model import SolveOptions
+    from tests.test_model import _sscflp
+
+    rng = np.random.default_rng(31)
+    d = _sscflp(rng, 12, 40)
+    if not dense:
+        keep = np.zeros(d.n_pairs, dtype=bool)
+        for u in range(d.n_services):
+            mine = np.nonzero(d.pair_service == u)[0]
+            keep[rng.choice(mine, size=2, replace=False)] = True
+        p = np.nonzero(keep)[0]
+        d = d.subset(np.arange(d.n_sites), np.arange(d.n_services), p, np.zeros(0, dtype=np.int64))
+        assert d.n_pairs / (d.n_sites * d.n_services) < hd.HEURISTIC_MIN_REACH
+    calls, handed = [], []
+    real, real_plan = hd.improve_by_relaxation, hd.improve_plan
+
+    def spy(data, m, y, chosen, kept, seconds, options):
+        out = real(data, m, y, chosen, kept, seconds, options)
+        calls.append((data, y, chosen, list(kept), out))
+        return out
+
+    def spy_plan(data, m, y, chosen, *a, **k):
+        handed.append((y, chosen))
+        return real_plan(data, m, y, chosen, *a, **k)
+
+    monkeypatch.setattr(hd, "LNS_MIN_PAIRS", 10)
+    monkeypatch.setattr(hd, "LNS_PROBE_S", 0.01)
+    monkeypatch.setattr(hd, "improve_by_relaxation", spy)
+    monkeypatch.setattr(hd, "improve_plan", spy_plan)
+    sol = hd.solve_highs(d, SolveOptions(time_limit_s=6.0, threads=1))
+    assert d.violations(sol.y, sol.chosen) == []
+    if not dense:
+        assert calls == []
+        return
+    assert len(calls) == 1
+    data, y0, c0, kept, (y1, c1) = calls[0]
+    assert kept and all(k.keep.dtype == bool and k.keep.size == d.n_sites for k in kept)
+    assert data.violations(y1, c1) == [] and data.npv(y1, c1) >= data.npv(y0, c0) - 1e-9
+    assert handed and np.array_equal(handed[0][1], c1)  # the searches start from its plan
+    assert sol.npv_gbp >= data.npv(y1, c1) - 1e-6
