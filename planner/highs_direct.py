@@ -567,9 +567,10 @@ def kept_sites(data: ModelData, kept: KeptSet, y: np.ndarray, chosen: np.ndarray
     each of the others (largest first) goes to the site of the set where it costs least among
     those with room left, or, where none has room, its site in the plan joins the set. In both
     cases free sites then join in order of the relaxation's ``g`` until the set's capacity is
-    ``HEURISTIC_ROOM`` times the space of all the services. Sites fixed as disposed never join.
-    The plan returned (only with ``repair``) is that assignment with the sites that hold
-    nothing disposed (or kept, if that breaks a rule), when it meets every rule."""
+    ``HEURISTIC_ROOM`` times the space of all the services; without ``repair`` every service
+    then goes in turn (largest first) to the cheapest site of the set with room left. Sites
+    fixed as disposed never join. The plan returned is that assignment with the sites that
+    hold nothing disposed (or kept, if that breaks a rule), when it meets every rule."""
     ps, pj = data.pair_service, data.pair_site
     chosen = np.asarray(chosen, dtype=np.int64)
     keep = kept.keep.copy() | (data.fixed == KEEP)
@@ -589,9 +590,9 @@ def kept_sites(data: ModelData, kept: KeptSet, y: np.ndarray, chosen: np.ndarray
     load = np.bincount(plan_site, weights=data.space, minlength=data.n_sites)
     left = np.where(keep, data.capacity - load, 0.0)
     orphans = np.nonzero(~keep[plan_site])[0]
+    order = np.argsort(ps, kind="stable")
+    first = np.searchsorted(ps[order], np.arange(data.n_services + 1))
     if repair and orphans.size:
-        order = np.argsort(ps, kind="stable")
-        first = np.searchsorted(ps[order], np.arange(data.n_services + 1))
         for u in orphans[np.argsort(-data.space[orphans], kind="stable")]:
             p = order[first[u]:first[u + 1]]
             j = pj[p]
@@ -614,7 +615,17 @@ def kept_sites(data: ModelData, kept: KeptSet, y: np.ndarray, chosen: np.ndarray
         add = free[:int(np.searchsorted(np.cumsum(data.capacity[free]), need - room)) + 1]
         keep[add] = True
     if not repair:
-        return keep, None
+        # every service in turn (largest first) to the cheapest site of the set with room left
+        left = np.where(keep, data.capacity, 0.0)
+        for u in np.argsort(-data.space, kind="stable"):
+            p = order[first[u]:first[u + 1]]
+            j = pj[p]
+            ok = keep[j] & (left[j] >= data.space[u] - 1e-9)
+            if not ok.any():
+                return keep, None
+            q = int(p[ok][np.argmin(data.pair_cost[p[ok]])])
+            new[u] = q
+            left[pj[q]] -= data.space[u]
     holds = np.zeros(data.n_sites, dtype=bool)
     holds[pj[new]] = True
     for y_try in (keep & (holds | (data.fixed == KEEP)), keep):
@@ -640,7 +651,7 @@ def improve_by_relaxation(data: ModelData, m: MatrixModel, y: np.ndarray, chosen
     misses, found = 0, False
     for ks in sorted(kept, key=lambda k: -k.value):
         rest = deadline - time.perf_counter()
-        if rest < 0.3 or misses >= (HEURISTIC_MISSES if found else 1):
+        if rest < 0.3 or misses >= (HEURISTIC_MISSES if found or data.n_pairs >= LAGRANGE_MIN_PAIRS else 1):
             break
         better = False
         for repair in (False, True):

@@ -254,9 +254,11 @@ def test_kept_sites_give_every_service_and_access_row_a_site_and_room(seed):
     assert d.capacity[out].sum() >= HEURISTIC_ROOM * d.space.sum() or not free_left.any()
     if made is not None:  # the plan it offers holds every service within the set, by every rule
         assert d.violations(*made) == [] and out[pj[made[1]]].all() and out[made[0] > 0.5].all()
-    # without the repair: the relaxation's sites (and those fixed as kept), then room only
-    pure, none = kept_sites(d, ks, *plan, repair=False)
-    assert none is None
+    # without the repair: the relaxation's sites (and those fixed as kept), then room only,
+    # and a plan only when every service fits in that set by every rule
+    pure, placed = kept_sites(d, ks, *plan, repair=False)
+    if placed is not None:
+        assert d.violations(*placed) == [] and pure[pj[placed[1]]].all() and pure[placed[0] > 0.5].all()
     base = (keep | (d.fixed == KEEP)) & (d.fixed != DISPOSE)
     assert pure[base].all() and not pure[d.fixed == DISPOSE].any()
     added = pure & ~base
@@ -380,3 +382,35 @@ def test_large_part_runs_the_relaxation_heuristic_only_where_services_reach_many
     assert data.violations(y1, c1) == [] and data.npv(y1, c1) >= data.npv(y0, c0) - 1e-9
     assert handed and np.array_equal(handed[0][1], c1)  # the searches start from its plan
     assert sol.npv_gbp >= data.npv(y1, c1) - 1e-6
+
+
+def test_kept_sites_places_every_service_in_the_relaxations_set_by_hand():
+    # three sites of 10 m2; u1 (4 m2, at B) and u2 (5 m2, at C) may go anywhere, at a cost of
+    # 1 to A and 2 elsewhere. The relaxation keeps A alone: without the repair both go to A
+    # (9 m2 <= 10) and B and C are disposed; when A has 8 m2, B joins for room (next by g)
+    # and the larger service goes first, to A, the other to B
+    from planner.highs_direct import kept_sites
+    from planner.lagrange import KeptSet
+
+    def model(cap_a):
+        sites = [dict(id="A", benefit=5.0, capacity=cap_a), dict(id="B", benefit=5.0, capacity=10.0),
+                 dict(id="C", benefit=5.0, capacity=10.0)]
+        services = [dict(id="u1", space=4.0), dict(id="u2", space=5.0)]
+        pairs = [dict(service=u, site=s, cost=1.0 if s == "A" else 2.0)
+                 for u in ("u1", "u2") for s in ("A", "B", "C")]
+        return ModelData.from_lists(sites, services, pairs)
+
+    d = model(10.0)
+    plan = (np.ones(3), np.array([1, 5]))  # u1 at B, u2 at C, everything kept
+    assert d.violations(*plan) == []
+    ks = KeptSet(0.0, np.array([True, False, False]), np.array([-1.0, 1.0, 2.0]))
+    keep, placed = kept_sites(d, ks, *plan, repair=False)
+    assert keep.tolist() == [True, False, False]  # 10 m2 >= 1.05 x 9 m2 needs no more room
+    assert placed is not None
+    assert placed[0].tolist() == [1.0, 0.0, 0.0]
+    assert d.pair_site[placed[1]].tolist() == [0, 0]
+    d = model(8.0)
+    keep, placed = kept_sites(d, ks, *plan, repair=False)
+    assert keep.tolist() == [True, True, False]  # B (next by g) added for room: 18 >= 9.45
+    assert placed is not None and d.violations(*placed) == []
+    assert d.pair_site[placed[1]].tolist() == [1, 0]  # u2 (larger) first to A, then u1 to B

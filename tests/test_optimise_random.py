@@ -184,6 +184,9 @@ def test_time_limited_large_part_uses_the_window_search(monkeypatch):
     monkeypatch.setattr(hd, "LNS_MIN_PAIRS", 50)
     monkeypatch.setattr(hd, "LNS_PROBE_S", 0.01)  # a first HiGHS run too short to settle it
     monkeypatch.setattr(hd, "LP_ORDER_MIN_PAIRS", 50)
+    # services here reach most of the 25 sites: without this the Lagrangian heuristic (tested
+    # in test_lagrange.py) would take the searches' time of this 3-s run before the windows
+    monkeypatch.setattr(hd, "HEURISTIC_MIN_REACH", 2.0)
     monkeypatch.setattr(hd, "improve_by_windows", spy)
     monkeypatch.setattr(hd, "improve_by_support", spy_support)
     rng = np.random.default_rng(11)
