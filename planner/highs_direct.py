@@ -561,6 +561,14 @@ def reach(data: ModelData) -> float:
     return data.n_pairs / max(1, data.n_services * data.n_sites)
 
 
+def _cheapest_with_room(data: ModelData, pairs: np.ndarray, keep: np.ndarray, left: np.ndarray) -> int:
+    """Of one service's ``pairs``, the cheapest at a site of the set ``keep`` with room left
+    (``left``) for the service, or -1."""
+    j = data.pair_site[pairs]
+    ok = keep[j] & (left[j] >= data.space[data.pair_service[pairs]] - 1e-9)
+    return int(pairs[ok][np.argmin(data.pair_cost[pairs[ok]])]) if ok.any() else -1
+
+
 def kept_sites(data: ModelData, kept: KeptSet, y: np.ndarray, chosen: np.ndarray,
                repair: bool = True) -> tuple[np.ndarray, tuple | None]:
     """The sites the relaxation keeps (``kept.keep``) made into a set a plan can use, and a plan
@@ -598,12 +606,8 @@ def kept_sites(data: ModelData, kept: KeptSet, y: np.ndarray, chosen: np.ndarray
     first = np.searchsorted(ps[order], np.arange(data.n_services + 1))
     if repair and orphans.size:
         for u in orphans[np.argsort(-data.space[orphans], kind="stable")]:
-            p = order[first[u]:first[u + 1]]
-            j = pj[p]
-            ok = keep[j] & (left[j] >= data.space[u] - 1e-9)
-            if ok.any():
-                q = int(p[ok][np.argmin(data.pair_cost[p[ok]])])
-            else:  # back to its site in the plan, which joins the set with its plan's load
+            q = _cheapest_with_room(data, order[first[u]:first[u + 1]], keep, left)
+            if q < 0:  # back to its site in the plan, which joins the set with its plan's load
                 q = int(chosen[u])
                 k = int(pj[q])
                 if not keep[k]:
@@ -622,12 +626,9 @@ def kept_sites(data: ModelData, kept: KeptSet, y: np.ndarray, chosen: np.ndarray
         # every service in turn (largest first) to the cheapest site of the set with room left
         left = np.where(keep, data.capacity, 0.0)
         for u in np.argsort(-data.space, kind="stable"):
-            p = order[first[u]:first[u + 1]]
-            j = pj[p]
-            ok = keep[j] & (left[j] >= data.space[u] - 1e-9)
-            if not ok.any():
+            q = _cheapest_with_room(data, order[first[u]:first[u + 1]], keep, left)
+            if q < 0:
                 return keep, None
-            q = int(p[ok][np.argmin(data.pair_cost[p[ok]])])
             new[u] = q
             left[pj[q]] -= data.space[u]
     holds = np.zeros(data.n_sites, dtype=bool)
