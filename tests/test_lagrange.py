@@ -273,7 +273,7 @@ def test_kept_sites_give_every_service_and_access_row_a_site_and_room(seed):
 def test_relaxation_heuristic_on_the_optimal_sites_finds_the_brute_force_optimum(seed):
     # given the sites an optimal plan keeps, the restricted solve holds that plan, so from the
     # worst plan the heuristic must reach the brute-force optimum, and never break a rule
-    from planner.highs_direct import build_matrix, improve_by_relaxation
+    from planner.highs_direct import improve_by_relaxation
     from planner.lagrange import KeptSet
     from planner.model import SolveOptions
     from tests.test_model import feasible_plans, worst_plan
@@ -283,8 +283,8 @@ def test_relaxation_heuristic_on_the_optimal_sites_finds_the_brute_force_optimum
     plans = list(feasible_plans(d))
     if not plans:
         return
-    best_y, _ = max(plans, key=lambda p: d.npv(*p))
-    best = max(d.npv(*p) for p in plans)
+    best_y, best_chosen = max(plans, key=lambda p: d.npv(*p))
+    best = d.npv(best_y, best_chosen)
     start = worst_plan(d)
     ks = KeptSet(0.0, best_y.astype(bool), np.zeros(d.n_sites))
     y, chosen = improve_by_relaxation(d, build_matrix(d), start[0], start[1], [ks], 10.0, SolveOptions())
@@ -294,7 +294,7 @@ def test_relaxation_heuristic_on_the_optimal_sites_finds_the_brute_force_optimum
 
 @pytest.mark.parametrize("seed", range(20))
 def test_relaxation_heuristic_from_the_lagrangian_never_loses_or_breaks_a_rule(seed):
-    from planner.highs_direct import build_matrix, improve_by_relaxation
+    from planner.highs_direct import improve_by_relaxation
     from planner.model import SolveOptions
     from tests.test_model import worst_plan
 
@@ -316,7 +316,7 @@ def test_relaxation_heuristic_beats_a_poor_start_on_a_single_source_instance():
     # 10 facilities x 40 customers: from the planner's greedy start (8 facilities kept, cost
     # 1,232 against the optimum's 1,075: 14.6% above), the sets the Lagrangian keeps lead to a
     # plan within 2% of HiGHS's proven optimum
-    from planner.highs_direct import build_matrix, improve_by_relaxation, solve_highs
+    from planner.highs_direct import improve_by_relaxation, solve_highs
     from planner.model import OPTIMAL, SolveOptions
     from tests.test_model import _sscflp
 
