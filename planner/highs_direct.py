@@ -691,8 +691,8 @@ def _solve_beside(data: ModelData, m: MatrixModel, options: SolveOptions, limit:
                 lag_bound = lag.bound_cost
             if not done.is_set() and rest() > 1.0:
                 y, chosen = shared.best()
-                y, chosen = improve_by_relaxation(data, m, y, chosen, kept, HEURISTIC_SHARE * rest(), one)
-                shared.offer(y, chosen)
+                y, chosen = improve_by_relaxation(data, m, y, chosen, kept, HEURISTIC_SHARE * rest(), one,
+                                                  shared, done)
         if not done.is_set() and rest() > 0.5:
             improve_plan(data, m, y, chosen, rest(), one, used, shared, done)
     finally:
@@ -829,7 +829,9 @@ def kept_sites(data: ModelData, kept: KeptSet, y: np.ndarray, chosen: np.ndarray
 
 
 def improve_by_relaxation(data: ModelData, m: MatrixModel, y: np.ndarray, chosen: np.ndarray,
-                          kept: list[KeptSet], seconds: float, options: SolveOptions) -> tuple[np.ndarray, np.ndarray]:
+                          kept: list[KeptSet], seconds: float, options: SolveOptions,
+                          shared: SharedPlan | None = None,
+                          stop: threading.Event | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Lagrangian heuristic: for the sets of sites the Lagrangian relaxation keeps (best
     multipliers first), solve the part with every other site disposed for at most
     ``HEURISTIC_SUB_S``: first the set as the relaxation keeps it (with room added; every
@@ -845,13 +847,16 @@ def improve_by_relaxation(data: ModelData, m: MatrixModel, y: np.ndarray, chosen
     published optima (4 of 12 at them), where the other searches ended 3.5-11% above after
     60 s. On the synthetic places the relaxation's sets leave services no room within reach
     (moves of a few km), so the first solve finds nothing and the searches get the time.
-    Returns (y, chosen)."""
+    With ``shared`` (HiGHS running beside) each better plan goes there at once; ``stop`` ends
+    it early. Returns (y, chosen)."""
     deadline = time.perf_counter() + seconds
     tried: set[bytes] = set()
     misses, found = 0, False
     for ks in sorted(kept, key=lambda k: -k.value):
         rest = deadline - time.perf_counter()
         if rest < 0.3 or misses >= (HEURISTIC_MISSES if found or reach(data) >= HEURISTIC_MIN_REACH else 1):
+            break
+        if stop is not None and stop.is_set():
             break
         better = False
         for repair in (False, True):
@@ -870,6 +875,8 @@ def improve_by_relaxation(data: ModelData, m: MatrixModel, y: np.ndarray, chosen
                 plan = (y, chosen)  # the plan itself fits in the set
             y, chosen, better = _better_in(data, m, hi, y, chosen, min(HEURISTIC_SUB_S, rest), options, plan)
             if better:
+                if shared is not None:
+                    shared.offer(y, chosen)
                 break
         misses = 0 if better else misses + 1
         found |= better

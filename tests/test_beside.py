@@ -297,3 +297,32 @@ def test_a_part_as_large_as_the_rest_is_solved_last_with_every_thread(monkeypatc
     whole = op.solve_instance(inst, SolveOptions(threads=threads), decompose=False)
     assert out.status == whole.status == "optimal"
     assert out.solution.npv_gbp == pytest.approx(whole.solution.npv_gbp, abs=1e-4)
+
+
+def test_searches_stop_when_highs_has_stopped(monkeypatch):
+    # once HiGHS is done (the event set), the heuristic and the rounds of searches return the
+    # plan they were given without another solve
+    import threading
+
+    d, start, _exact = _greedy_and_optimum(80)
+    solves = []
+    real = hd._better_in
+
+    def spy(*a, **k):
+        solves.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(hd, "_better_in", spy)
+    done = threading.Event()
+    done.set()
+    from planner.lagrange import best_lagrangian_bound
+
+    kept = []
+    best_lagrangian_bound(d, float(d.benefit.sum()) - d.npv(*start), 1.0, None, kept)
+    assert kept
+    m = build_matrix(d)
+    y, chosen = hd.improve_by_relaxation(d, m, start[0], start[1], kept, 10.0, SolveOptions(threads=1), stop=done)
+    assert solves == [] and np.array_equal(chosen, start[1])
+    y, chosen = hd.improve_plan(d, m, start[0], start[1], 10.0, SolveOptions(threads=1),
+                                np.ones(d.n_pairs, dtype=bool), stop=done)
+    assert solves == [] and np.array_equal(chosen, start[1])
