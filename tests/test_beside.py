@@ -191,12 +191,15 @@ def _force_beside(monkeypatch):
 @pytest.mark.parametrize("seed", range(12))
 def test_beside_reaches_the_brute_force_optimum(monkeypatch, seed):
     calls = _force_beside(monkeypatch)
-    rng = np.random.default_rng(7700 + seed)
-    d = random_model(rng, ns=int(rng.integers(3, 5)), nu=int(rng.integers(3, 5)))
-    d.partner = False
-    best = brute_force(d)
-    if best is None or d.n_pairs < 10 or d.best_start(None) is None:
-        return
+    for k in range(100):  # the first model of this seed's run with a plan, a start and 10 pairs
+        rng = np.random.default_rng(7700 + 100 * seed + k)
+        d = random_model(rng, ns=int(rng.integers(3, 5)), nu=int(rng.integers(3, 5)))
+        d.partner = False
+        best = brute_force(d)
+        if best is not None and d.n_pairs >= 10 and d.best_start(None) is not None:
+            break
+    else:
+        raise AssertionError("no random model with a plan")
     sol = hd.solve_highs(d, SolveOptions(time_limit_s=10.0))
     assert len(calls) == 1
     assert sol.status == OPTIMAL
