@@ -414,6 +414,12 @@ def _plan_vector(data: ModelData, y, chosen) -> np.ndarray:
     return val
 
 
+def _plan_columns(data: ModelData, y, chosen) -> tuple[np.ndarray, np.ndarray]:
+    """A plan as the solver's values: (y, x)."""
+    v = _plan_vector(data, y, chosen)
+    return v[:data.n_sites], v[data.n_sites:]
+
+
 class SharedPlan:
     """The best plan of two searches run at once (HiGHS on one thread, the support, window and
     Lagrangian searches on another), kept under a lock. HiGHS's callbacks offer it each plan
@@ -604,16 +610,11 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
             # services no room within reach and the heuristic finds nothing (500 sites, 60 s:
             # £698-701m against £703m without it). Its time comes out of the searches', so
             # HiGHS's own time is not cut.
-            if data.n_pairs >= LAGRANGE_MIN_PAIRS or reach(data) >= HEURISTIC_MIN_REACH:
+            if _lagrangian_applies(data):
                 t_lag = time.perf_counter()
-                kept: list[KeptSet] = []
-                lag_s = min(LAGRANGE_MAX_S, LAGRANGE_SHARE * search_s)
-                if data.n_pairs < LAGRANGE_MIN_PAIRS:
-                    lag_s = min(lag_s, HEURISTIC_LAG_S)
-                lag = best_lagrangian_bound(data, float(data.benefit.sum()) - data.npv(*start), lag_s, lp_mult, kept)
-                if (lag is not None and data.n_pairs >= LAGRANGE_MIN_PAIRS
-                        and (probe_bound is None or lag.bound_cost > probe_bound)):
-                    probe_bound = lag.bound_cost
+                lag_bound, kept = _lagrangian(data, start, search_s, lp_mult)
+                if lag_bound is not None and (probe_bound is None or lag_bound > probe_bound):
+                    probe_bound = lag_bound
                 search_s -= time.perf_counter() - t_lag
                 t_heur = time.perf_counter()
                 start = improve_by_relaxation(data, m, start[0], start[1], kept, HEURISTIC_SHARE * search_s,
@@ -626,9 +627,7 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
                 bound = probe_bound
             if status == NO_SOLUTION:  # HiGHS found nothing in time: the improved start is the plan
                 status, message = FEASIBLE, "time limit reached"
-                y = np.asarray(start[0], dtype=float)
-                x = np.zeros(data.n_pairs)
-                x[np.asarray(start[1], dtype=np.int64)] = 1.0
+                y, x = _plan_columns(data, *start)
     seconds = time.perf_counter() - t_start - (build_s - (t_start - t0))
     if status == FEASIBLE and lp_bound is not None and (bound is None or bound < lp_bound):
         bound = lp_bound  # stopped before its root LP: the relaxation solved for the start is a bound
@@ -638,6 +637,27 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
         sol = finish_solution(data, status, "highs", seconds, message=message)
     sol.build_seconds = build_s
     return sol
+
+
+def _lagrangian_applies(data: ModelData) -> bool:
+    """Whether the searches start with the Lagrangian relaxation: for its bound from
+    ``LAGRANGE_MIN_PAIRS`` pairs, and below that for the heuristic's sets only where a service
+    may go to ``HEURISTIC_MIN_REACH`` of the part's sites on average."""
+    return data.n_pairs >= LAGRANGE_MIN_PAIRS or reach(data) >= HEURISTIC_MIN_REACH
+
+
+def _lagrangian(data: ModelData, start, search_s: float, mult: Multipliers | None):
+    """The Lagrangian relaxation from the plan ``start`` and the multipliers ``mult``, for
+    ``LAGRANGE_SHARE`` of the searches' time ``search_s`` (at most ``LAGRANGE_MAX_S``; below
+    ``LAGRANGE_MIN_PAIRS`` pairs at most ``HEURISTIC_LAG_S``). Returns (its bound on the cost,
+    used only from ``LAGRANGE_MIN_PAIRS`` pairs, else None; the kept-site sets it found)."""
+    kept: list[KeptSet] = []
+    lag_s = min(LAGRANGE_MAX_S, LAGRANGE_SHARE * search_s)
+    if data.n_pairs < LAGRANGE_MIN_PAIRS:
+        lag_s = min(lag_s, HEURISTIC_LAG_S)
+    lag = best_lagrangian_bound(data, float(data.benefit.sum()) - data.npv(*start), lag_s, mult, kept)
+    bound = lag.bound_cost if lag is not None and data.n_pairs >= LAGRANGE_MIN_PAIRS else None
+    return bound, kept
 
 
 def beside(options: SolveOptions) -> bool:
@@ -681,14 +701,8 @@ def _solve_beside(data: ModelData, m: MatrixModel, options: SolveOptions, limit:
 
     try:
         y, chosen = start
-        if rest() > 1.0 and (data.n_pairs >= LAGRANGE_MIN_PAIRS or reach(data) >= HEURISTIC_MIN_REACH):
-            kept: list[KeptSet] = []
-            lag_s = min(LAGRANGE_MAX_S, LAGRANGE_SHARE * LNS_SHARE * rest())
-            if data.n_pairs < LAGRANGE_MIN_PAIRS:
-                lag_s = min(lag_s, HEURISTIC_LAG_S)
-            lag = best_lagrangian_bound(data, shared.total - data.npv(y, chosen), lag_s, mult, kept)
-            if lag is not None and data.n_pairs >= LAGRANGE_MIN_PAIRS:
-                lag_bound = lag.bound_cost
+        if rest() > 1.0 and _lagrangian_applies(data):
+            lag_bound, kept = _lagrangian(data, start, LNS_SHARE * rest(), mult)
             if not done.is_set() and rest() > 1.0:
                 y, chosen = shared.best()
                 y, chosen = improve_by_relaxation(data, m, y, chosen, kept, HEURISTIC_SHARE * rest(), one,
@@ -705,9 +719,7 @@ def _solve_beside(data: ModelData, m: MatrixModel, options: SolveOptions, limit:
         best_y, best_chosen = shared.best()
         mine = None if y is None else float(data.benefit @ np.rint(y) + data.pair_cost @ np.rint(x))
         if mine is None or shared.total - data.npv(best_y, best_chosen) < mine - 1e-9 * max(1.0, abs(mine)):
-            y = np.asarray(best_y, dtype=float)
-            x = np.zeros(data.n_pairs)
-            x[np.asarray(best_chosen, dtype=np.int64)] = 1.0
+            y, x = _plan_columns(data, best_y, best_chosen)
             if status == NO_SOLUTION:
                 status, message = FEASIBLE, "time limit reached"
     return status, bound, y, x, message, pass_s, lag_bound

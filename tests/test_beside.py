@@ -154,7 +154,7 @@ def test_highs_takes_the_searches_plan_through_its_callback(seed):
     shared = SharedPlan(d, *start)
     assert shared.offer(exact.y.astype(float), exact.chosen)
     m = build_matrix(d, strong_link="aggregate")
-    status, bound, y, x, *_ = _run_mip(m, d, SolveOptions(threads=1), 30.0, start, shared)
+    status, _bound, y, x, *_ = _run_mip(m, d, SolveOptions(threads=1), 30.0, start, shared)
     assert status == OPTIMAL
     # HiGHS asked for a plan and was given the optimum (its cost is what HiGHS now holds)
     assert shared.given == pytest.approx(total - exact.npv_gbp)
@@ -324,8 +324,8 @@ def test_searches_stop_when_highs_has_stopped(monkeypatch):
     best_lagrangian_bound(d, float(d.benefit.sum()) - d.npv(*start), 1.0, None, kept)
     assert kept
     m = build_matrix(d)
-    y, chosen = hd.improve_by_relaxation(d, m, start[0], start[1], kept, 10.0, SolveOptions(threads=1), stop=done)
+    _y, chosen = hd.improve_by_relaxation(d, m, start[0], start[1], kept, 10.0, SolveOptions(threads=1), stop=done)
     assert solves == [] and np.array_equal(chosen, start[1])
-    y, chosen = hd.improve_plan(d, m, start[0], start[1], 10.0, SolveOptions(threads=1),
+    _y, chosen = hd.improve_plan(d, m, start[0], start[1], 10.0, SolveOptions(threads=1),
                                 np.ones(d.n_pairs, dtype=bool), stop=done)
     assert solves == [] and np.array_equal(chosen, start[1])
