@@ -1091,12 +1091,16 @@ def solve_instance(inst: Instance, options: SolveOptions | None = None, decompos
     deadline = None if options.time_limit_s is None else t0 + options.time_limit_s
     results: list[Solution | None] = [None] * len(parts)
     # independent parts are solved two at a time on a machine with two cores or more (HiGHS
-    # releases Python's lock while it works), each with one thread, largest first
+    # releases Python's lock while it works), each with one thread, smallest first: a small
+    # part is mostly proven in a fraction of its share of the time, and what it leaves goes to
+    # the larger parts after it. (Largest first, the large parts took the whole time and the
+    # small ones, solved last, got 0.2 s each: on the 2,000-site place parts of 997 and 424
+    # pairs stopped £10.4m and £9.2m below their bounds, against £0.6m and £1.1m.)
     workers = 1
     if options.solver == "highs" and len(parts) > 1 and (options.threads is None or options.threads > 1):
         workers = max(1, min(options.threads or 2, os.cpu_count() or 1, len(parts)))
     part_options = options if workers == 1 else replace(options, threads=1)
-    order = list(range(len(parts))) if workers == 1 else sorted(range(len(parts)), key=lambda k: -parts[k].size)
+    order = list(range(len(parts)))  # parts are sorted by size
     lock = threading.Lock()
     state = {"rest": float(sum(p.size for p in parts)) or 1.0, "stop": False, "solves": 0}
 
@@ -1123,8 +1127,8 @@ def solve_instance(inst: Instance, options: SolveOptions | None = None, decompos
     # place, one part of 11,000 pairs and 49 of a few). Alone, HiGHS and the searches run side
     # by side on it (planner.highs_direct._solve_beside).
     last = None
-    if workers > 1 and workers * parts[order[0]].size >= state["rest"]:
-        last, order = order[0], order[1:]
+    if workers > 1 and workers * parts[order[-1]].size >= state["rest"]:
+        last, order = order[-1], order[:-1]
     if workers == 1:
         for k in order:
             work(k)
