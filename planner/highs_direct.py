@@ -646,16 +646,18 @@ def _lagrangian_applies(data: ModelData) -> bool:
     return data.n_pairs >= LAGRANGE_MIN_PAIRS or reach(data) >= HEURISTIC_MIN_REACH
 
 
-def _lagrangian(data: ModelData, start, search_s: float, mult: Multipliers | None):
+def _lagrangian(data: ModelData, start, search_s: float, mult: Multipliers | None,
+                stop: threading.Event | None = None):
     """The Lagrangian relaxation from the plan ``start`` and the multipliers ``mult``, for
     ``LAGRANGE_SHARE`` of the searches' time ``search_s`` (at most ``LAGRANGE_MAX_S``; below
-    ``LAGRANGE_MIN_PAIRS`` pairs at most ``HEURISTIC_LAG_S``). Returns (its bound on the cost,
-    used only from ``LAGRANGE_MIN_PAIRS`` pairs, else None; the kept-site sets it found)."""
+    ``LAGRANGE_MIN_PAIRS`` pairs at most ``HEURISTIC_LAG_S``), or until ``stop`` is set.
+    Returns (its bound on the cost, used only from ``LAGRANGE_MIN_PAIRS`` pairs, else None; the
+    kept-site sets it found)."""
     kept: list[KeptSet] = []
     lag_s = min(LAGRANGE_MAX_S, LAGRANGE_SHARE * search_s)
     if data.n_pairs < LAGRANGE_MIN_PAIRS:
         lag_s = min(lag_s, HEURISTIC_LAG_S)
-    lag = best_lagrangian_bound(data, float(data.benefit.sum()) - data.npv(*start), lag_s, mult, kept)
+    lag = best_lagrangian_bound(data, float(data.benefit.sum()) - data.npv(*start), lag_s, mult, kept, stop)
     bound = lag.bound_cost if lag is not None and data.n_pairs >= LAGRANGE_MIN_PAIRS else None
     return bound, kept
 
@@ -702,7 +704,7 @@ def _solve_beside(data: ModelData, m: MatrixModel, options: SolveOptions, limit:
     try:
         y, chosen = start
         if rest() > 1.0 and _lagrangian_applies(data):
-            lag_bound, kept = _lagrangian(data, start, LNS_SHARE * rest(), mult)
+            lag_bound, kept = _lagrangian(data, start, LNS_SHARE * rest(), mult, done)
             if not done.is_set() and rest() > 1.0:
                 y, chosen = shared.best()
                 y, chosen = improve_by_relaxation(data, m, y, chosen, kept, HEURISTIC_SHARE * rest(), one,

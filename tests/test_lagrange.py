@@ -414,3 +414,59 @@ def test_kept_sites_places_every_service_in_the_relaxations_set_by_hand():
     assert keep.tolist() == [True, True, False]  # B (next by g) added for room: 18 >= 9.45
     assert placed is not None and d.violations(*placed) == []
     assert d.pair_site[placed[1]].tolist() == [1, 0]  # u2 (larger) first to A, then u1 to B
+
+
+class _StopAfter:
+    """Stands in for the threading.Event that HiGHS beside the searches sets when it stops:
+    reads as set from its ``n``-th check on."""
+
+    def __init__(self, n: int):
+        self.n, self.checks = n, 0
+
+    def is_set(self) -> bool:
+        self.checks += 1
+        return self.checks > self.n
+
+
+def test_the_bound_stops_once_highs_beside_it_has_stopped():
+    from tests.test_model import _sscflp
+
+    d = _sscflp(np.random.default_rng(11), 12, 60)
+    plan_cost = float(d.benefit.sum() + d.pair_cost.max() * d.n_services)  # a plan far above
+    # without a stop it takes many steps; with one, the steps made before it was set, and the
+    # same value as a run cut to that many steps
+    free = lagrangian_bound(d, plan_cost, seconds=60.0, max_iterations=200)
+    assert free.iterations == 200
+    stopped = lagrangian_bound(d, plan_cost, seconds=60.0, max_iterations=200, stop=_StopAfter(7))
+    cut = lagrangian_bound(d, plan_cost, seconds=60.0, max_iterations=7)
+    assert stopped.iterations == 7
+    assert stopped.bound_cost == pytest.approx(cut.bound_cost)
+    assert lagrangian_bound(d, plan_cost, seconds=60.0, stop=_StopAfter(0)) is None
+    # the best of two starts does not begin its second start once stopped
+    stop = _StopAfter(3)
+    both = best_lagrangian_bound(d, plan_cost, 60.0, lp_mult=_lp(d, True)[1], stop=stop)
+    assert both.iterations == 3 and stop.checks == 5  # 3 steps, the check that ended them, one before the second
+
+
+def test_the_side_by_side_run_hands_the_bound_the_event_highs_sets(monkeypatch):
+    import threading
+
+    import planner.highs_direct as hd
+    from planner.model import SolveOptions
+    from tests.test_model import _sscflp
+
+    d = _sscflp(np.random.default_rng(12), 10, 40)
+    seen = []
+    real = hd.best_lagrangian_bound
+
+    def spy(*a, **k):
+        stop = a[5] if len(a) > 5 else k.get("stop")
+        seen.append(stop)
+        return real(*a, **k)
+
+    monkeypatch.setattr(hd, "best_lagrangian_bound", spy)
+    monkeypatch.setattr(hd, "LAGRANGE_MIN_PAIRS", 1)  # the Lagrangian for every part
+    start = d.best_start()
+    m = build_matrix(d)
+    hd._solve_beside(d, m, SolveOptions(), 20.0, start, None, None)
+    assert len(seen) == 1 and isinstance(seen[0], threading.Event) and seen[0].is_set()
