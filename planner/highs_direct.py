@@ -745,13 +745,27 @@ def _better_in(data: ModelData, m: MatrixModel, hi: np.ndarray, y: np.ndarray, c
     return y, chosen, False
 
 
+def cheapest_pairs(data: ModelData, k: int) -> np.ndarray:
+    """Per pair, whether it is one of its service's ``k`` cheapest (by its cost in the
+    objective; ties by pair order)."""
+    if k <= 0 or data.n_pairs == 0:
+        return np.zeros(data.n_pairs, dtype=bool)
+    o = np.lexsort((np.arange(data.n_pairs), data.pair_cost, data.pair_service))
+    ps = data.pair_service[o]
+    rank = np.arange(data.n_pairs) - np.searchsorted(ps, ps, side="left")
+    out = np.zeros(data.n_pairs, dtype=bool)
+    out[o[rank < k]] = True
+    return out
+
+
 def improve_by_support(data: ModelData, m: MatrixModel, y: np.ndarray, chosen: np.ndarray, used: np.ndarray,
-                       seconds: float, options: SolveOptions) -> tuple[np.ndarray, np.ndarray]:
+                       seconds: float, options: SolveOptions, k: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Solve the part with its services limited to the pairs the plan or the LP relaxation
-    uses (``used``; every site stays open to choice), starting from the plan: a small MIP
-    that combines the plan with the LP's moves (RINS-like). Returns the better of the two
-    plans, checked against every rule."""
-    allowed = used.copy()
+    uses (``used``) and each service's ``k`` cheapest pairs (every site stays open to
+    choice), starting from the plan: a small MIP that combines the plan with the LP's moves
+    (RINS-like) and, as ``k`` grows, with more of the cheap ones (a kernel search). Returns the
+    better of the two plans, checked against every rule."""
+    allowed = used | cheapest_pairs(data, k)
     allowed[np.asarray(chosen, dtype=np.int64)] = True
     hi = m.col_hi.copy()
     hi[data.n_sites:data.n_sites + data.n_pairs][~allowed] = 0.0
@@ -902,12 +916,16 @@ def improve_plan(data: ModelData, m: MatrixModel, y: np.ndarray, chosen: np.ndar
                  stop: threading.Event | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Improve a plan for ``seconds``: rounds of the support search (when the LP's pairs
     ``used`` are known; at most ``LNS_SUPPORT_S`` each) and ``LNS_ROUND_S`` of the window
-    search, each round's windows started small again with a new seed. Returns (y, chosen).
+    search, each round's windows started small again with a new seed. The support search also
+    allows each service's k cheapest pairs, k = 1 the first time and one more each time after;
+    while it finds a better plan it runs again (with k one larger) before the windows: on the
+    10,000-site place's parts of 10,000-13,000 pairs, k = 1 to 3 found £20-46m more in 5-10 s
+    than the LP's pairs alone, more than the windows found in 8 s. Returns (y, chosen).
     With ``shared`` (HiGHS running beside), each round starts from the best plan there and
     each better plan goes there; ``stop`` ends it early."""
     deadline = time.perf_counter() + seconds
     one = replace(options, threads=1)
-    k = 0
+    k, cheap = 0, 1
 
     def going() -> bool:
         return deadline - time.perf_counter() > 0.5 and not (stop is not None and stop.is_set())
@@ -916,10 +934,14 @@ def improve_plan(data: ModelData, m: MatrixModel, y: np.ndarray, chosen: np.ndar
         if shared is not None:
             y, chosen = shared.best()
         if used is not None:
+            before = data.npv(y, chosen)
             y, chosen = improve_by_support(data, m, y, chosen, used,
-                                           min(LNS_SUPPORT_S, deadline - time.perf_counter()), one)
+                                           min(LNS_SUPPORT_S, deadline - time.perf_counter()), one, k=cheap)
+            cheap += 1
             if shared is not None:
                 shared.offer(y, chosen)
+            if data.npv(y, chosen) > before + 1e-9 * max(1.0, abs(before)):
+                continue  # the kernel grows while it pays
         if not going():
             break
         y, chosen = improve_by_windows(data, y, chosen, min(LNS_ROUND_S, deadline - time.perf_counter()),

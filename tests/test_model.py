@@ -347,6 +347,11 @@ def test_support_search_keeps_plans_feasible_and_reaches_the_optimum_with_every_
     y, chosen = improve_by_support(d, m, start[0], start[1], np.ones(d.n_pairs, dtype=bool), 10.0, SolveOptions())
     assert d.violations(y, chosen) == []
     assert d.npv(y, chosen) == pytest.approx(best, abs=1e-6)
+    # no LP pairs but each service's cheapest k for k as large as the sites: every pair again
+    y, chosen = improve_by_support(d, m, start[0], start[1], np.zeros(d.n_pairs, dtype=bool), 10.0,
+                                   SolveOptions(), k=d.n_sites)
+    assert d.violations(y, chosen) == []
+    assert d.npv(y, chosen) == pytest.approx(best, abs=1e-6)
     # only the plan's own pairs: every service stays where the plan put it, so the only
     # change is to the free sites the plan leaves empty: disposed where that pays, else kept
     y2, chosen2 = improve_by_support(d, m, start[0], start[1], np.zeros(d.n_pairs, dtype=bool), 10.0,
@@ -382,3 +387,20 @@ def test_searches_go_to_large_parts_and_to_mid_sized_parts_short_of_time():
     assert needs_search(n, at - 0.01) and not needs_search(n, at)
     # small parts never, however short their time
     assert not needs_search(LNS_TIGHT_MIN_PAIRS - 1, 0.01)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_cheapest_pairs_are_each_services_k_cheapest(seed):
+    import pandas as pd
+
+    from planner.highs_direct import cheapest_pairs
+
+    rng = np.random.default_rng(1700 + seed)
+    d = random_model(rng, ns=5, nu=6)
+    d.pair_cost = np.round(rng.normal(0, 3, d.n_pairs))  # whole numbers: ties, broken by pair order
+    frame = pd.DataFrame({"service": d.pair_service, "cost": d.pair_cost, "pair": np.arange(d.n_pairs)})
+    for k in range(0, 4):
+        expect = np.zeros(d.n_pairs, dtype=bool)
+        for _u, g in frame.groupby("service"):
+            expect[g.sort_values(["cost", "pair"]).head(k)["pair"].to_numpy()] = True
+        assert np.array_equal(cheapest_pairs(d, k), expect)

@@ -206,3 +206,47 @@ def test_time_limited_large_part_uses_the_window_search(monkeypatch):
     assert data.violations(y1, c1) == [] and data.npv(y1, c1) >= data.npv(y0, c0) - 1e-9
     assert out.status in ("optimal", "feasible")
     assert inst.data.violations(out.solution.y, out.solution.chosen) == []
+
+
+def test_support_search_grows_its_kernel_while_it_pays(monkeypatch):
+    import planner.highs_direct as hd
+
+    # improve_plan: the support search allows each service's k cheapest pairs, k = 1 first and
+    # one more each call; it runs again at once after a better plan, and the windows run only
+    # after a support search that found nothing better
+    events = []
+    real_support, real_windows = hd.improve_by_support, hd.improve_by_windows
+
+    def spy_support(data, m, y, chosen, used, seconds, options, k=0):
+        out = real_support(data, m, y, chosen, used, seconds, options, k=k)
+        events.append(("support", k, data.npv(*out) > data.npv(y, chosen) + 1e-9))
+        return out
+
+    def spy_windows(data, y, chosen, *a, **kw):
+        out = real_windows(data, y, chosen, *a, **kw)
+        events.append(("windows", None, data.npv(*out) > data.npv(y, chosen) + 1e-9))
+        return out
+
+    monkeypatch.setattr(hd, "improve_by_support", spy_support)
+    monkeypatch.setattr(hd, "improve_by_windows", spy_windows)
+    monkeypatch.setattr(hd, "LNS_ROUND_S", 0.3)
+    rng = np.random.default_rng(11)
+    sites, services, zones = clustered_place(rng, n_towns=1, per_town=25)
+    sc = {**BASE, "max_move_m": 3000.0, "fit_out_gbp_per_m2": 200.0, "discount_rate": 0.035,
+          "access": {"library": 2000.0}}
+    d = build_instance(inputs_from_frames(pd.DataFrame(sites), pd.DataFrame(services), sc,
+                                          pd.DataFrame(zones))).data
+    m = hd.build_matrix(d)
+    order, _lp, used, _mult = hd._lp_order(m, d, SolveOptions(threads=1), 10.0)
+    y0, c0 = d.status_quo()  # every service where it is: room to improve
+    y, chosen = hd.improve_plan(d, m, y0, c0, 3.0, SolveOptions(threads=1), used)
+    assert d.violations(y, chosen) == [] and d.npv(y, chosen) >= d.npv(y0, c0) - 1e-9
+    ks = [k for kind, k, _ in events if kind == "support"]
+    assert ks and ks == list(range(1, len(ks) + 1))
+    for before, now in zip(events, events[1:]):
+        if now[0] == "windows":
+            assert before[0] == "support" and not before[2]
+        if before[0] == "support" and before[2]:
+            assert now[0] == "support"
+    assert any(kind == "windows" for kind, *_ in events)
+    assert any(better for kind, _k, better in events if kind == "support")
