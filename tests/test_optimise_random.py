@@ -250,3 +250,30 @@ def test_support_search_grows_its_kernel_while_it_pays(monkeypatch):
             assert now[0] == "support"
     assert any(kind == "windows" for kind, *_ in events)
     assert any(better for kind, _k, better in events if kind == "support")
+
+
+def test_beside_highs_the_support_search_keeps_to_the_lp_pairs(monkeypatch):
+    import planner.highs_direct as hd
+
+    ks = []
+    real = hd.improve_by_support
+
+    def spy(data, m, y, chosen, used, seconds, options, k=0):
+        ks.append(k)
+        return real(data, m, y, chosen, used, seconds, options, k=k)
+
+    monkeypatch.setattr(hd, "improve_by_support", spy)
+    monkeypatch.setattr(hd, "LNS_ROUND_S", 0.3)
+    rng = np.random.default_rng(11)
+    sites, services, zones = clustered_place(rng, n_towns=1, per_town=25)
+    sc = {**BASE, "max_move_m": 3000.0, "fit_out_gbp_per_m2": 200.0, "discount_rate": 0.035,
+          "access": {"library": 2000.0}}
+    d = build_instance(inputs_from_frames(pd.DataFrame(sites), pd.DataFrame(services), sc,
+                                          pd.DataFrame(zones))).data
+    m = hd.build_matrix(d)
+    _order, _lp, used, _mult = hd._lp_order(m, d, SolveOptions(threads=1), 10.0)
+    y0, c0 = d.status_quo()
+    shared = hd.SharedPlan(d, y0, c0)
+    y, chosen = hd.improve_plan(d, m, y0, c0, 2.0, SolveOptions(threads=1), used, shared)
+    assert len(ks) >= 2 and set(ks) == {0}
+    assert d.violations(y, chosen) == [] and d.npv(y, chosen) >= d.npv(y0, c0) - 1e-9
