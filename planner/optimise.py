@@ -1122,8 +1122,8 @@ def solve_instance(inst: Instance, options: SolveOptions | None = None, decompos
                 state["stop"] = True
 
     # a part whose share is the whole time (with two threads: a part as large as all the others
-    # together) is solved last, alone, with every thread: first in the pool it would take the
-    # whole time on one thread while the other threads soon ran out of parts (on the 500-site
+    # together) is solved last, alone, with every thread: in the pool it would take the whole
+    # time on one thread while the other threads soon ran out of parts (on the 500-site
     # place, one part of 11,000 pairs and 49 of a few). Alone, HiGHS and the searches run side
     # by side on it (planner.highs_direct._solve_beside).
     last = None

@@ -253,17 +253,10 @@ def test_beside_returns_the_searches_plan_when_highs_finds_nothing_better(monkey
 
 
 def _place_with_one_large_town(rng):
-    from tests.test_optimise_random import clustered_place
+    from tests.test_optimise_random import clustered_place, far_small_towns
 
     big = clustered_place(rng, n_towns=1, per_town=18)
-    small = clustered_place(rng, n_towns=3, per_town=2, zones_per_town=1)
-    for frame in small:
-        for row in frame:
-            if "easting" in row:
-                row["easting"] = row["easting"] + 400_000.0
-            for key in ("site_id", "service_id", "zone_id"):
-                if row.get(key):
-                    row[key] = "X" + row[key]
+    small = far_small_towns(rng)
     return [a + b for a, b in zip(big, small, strict=True)]
 
 

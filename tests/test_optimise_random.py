@@ -4,6 +4,8 @@ independent parts compared with the whole model."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -124,6 +126,20 @@ def clustered_place(rng: np.random.Generator, n_towns: int, per_town: int, zones
     return sites, services, zones
 
 
+def far_small_towns(rng: np.random.Generator, n_towns: int = 3):
+    """Towns of 2 sites and one zone, 400 km east of ``clustered_place``'s and their ids
+    prefixed with X: parts of their own, to add to a place."""
+    small = clustered_place(rng, n_towns=n_towns, per_town=2, zones_per_town=1)
+    for frame in small:
+        for row in frame:
+            if "easting" in row:
+                row["easting"] = row["easting"] + 400_000.0
+            for key in ("site_id", "service_id", "zone_id"):
+                if row.get(key):
+                    row[key] = "X" + row[key]
+    return small
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_parts_give_the_same_answer_as_the_whole(seed):
     rng = np.random.default_rng(seed)
@@ -208,6 +224,20 @@ def test_time_limited_large_part_uses_the_window_search(monkeypatch):
     assert inst.data.violations(out.solution.y, out.solution.chosen) == []
 
 
+def _one_town_with_lp_pairs():
+    """One town of 25 sites (a single part), its model and the pairs its LP relaxation uses."""
+    import planner.highs_direct as hd
+
+    sites, services, zones = clustered_place(np.random.default_rng(11), n_towns=1, per_town=25)
+    sc = {**BASE, "max_move_m": 3000.0, "fit_out_gbp_per_m2": 200.0, "discount_rate": 0.035,
+          "access": {"library": 2000.0}}
+    d = build_instance(inputs_from_frames(pd.DataFrame(sites), pd.DataFrame(services), sc,
+                                          pd.DataFrame(zones))).data
+    m = hd.build_matrix(d)
+    _order, _lp, used, _mult = hd._lp_order(m, d, SolveOptions(threads=1), 10.0)
+    return d, m, used
+
+
 def test_support_search_grows_its_kernel_while_it_pays(monkeypatch):
     import planner.highs_direct as hd
 
@@ -230,20 +260,13 @@ def test_support_search_grows_its_kernel_while_it_pays(monkeypatch):
     monkeypatch.setattr(hd, "improve_by_support", spy_support)
     monkeypatch.setattr(hd, "improve_by_windows", spy_windows)
     monkeypatch.setattr(hd, "LNS_ROUND_S", 0.3)
-    rng = np.random.default_rng(11)
-    sites, services, zones = clustered_place(rng, n_towns=1, per_town=25)
-    sc = {**BASE, "max_move_m": 3000.0, "fit_out_gbp_per_m2": 200.0, "discount_rate": 0.035,
-          "access": {"library": 2000.0}}
-    d = build_instance(inputs_from_frames(pd.DataFrame(sites), pd.DataFrame(services), sc,
-                                          pd.DataFrame(zones))).data
-    m = hd.build_matrix(d)
-    order, _lp, used, _mult = hd._lp_order(m, d, SolveOptions(threads=1), 10.0)
+    d, m, used = _one_town_with_lp_pairs()
     y0, c0 = d.status_quo()  # every service where it is: room to improve
     y, chosen = hd.improve_plan(d, m, y0, c0, 3.0, SolveOptions(threads=1), used)
     assert d.violations(y, chosen) == [] and d.npv(y, chosen) >= d.npv(y0, c0) - 1e-9
     ks = [k for kind, k, _ in events if kind == "support"]
     assert ks and ks == list(range(1, len(ks) + 1))
-    for before, now in zip(events, events[1:]):
+    for before, now in itertools.pairwise(events):
         if now[0] == "windows":
             assert before[0] == "support" and not before[2]
         if before[0] == "support" and before[2]:
@@ -264,15 +287,8 @@ def test_beside_highs_the_support_search_keeps_to_the_lp_pairs(monkeypatch):
 
     monkeypatch.setattr(hd, "improve_by_support", spy)
     monkeypatch.setattr(hd, "LNS_ROUND_S", 0.3)
-    rng = np.random.default_rng(11)
-    sites, services, zones = clustered_place(rng, n_towns=1, per_town=25)
-    sc = {**BASE, "max_move_m": 3000.0, "fit_out_gbp_per_m2": 200.0, "discount_rate": 0.035,
-          "access": {"library": 2000.0}}
-    d = build_instance(inputs_from_frames(pd.DataFrame(sites), pd.DataFrame(services), sc,
-                                          pd.DataFrame(zones))).data
-    m = hd.build_matrix(d)
-    _order, _lp, used, _mult = hd._lp_order(m, d, SolveOptions(threads=1), 10.0)
-    y0, c0 = d.status_quo()
+    d, m, used = _one_town_with_lp_pairs()
+    y0, c0 = d.status_quo()  # every service where it is: room to improve
     shared = hd.SharedPlan(d, y0, c0)
     y, chosen = hd.improve_plan(d, m, y0, c0, 2.0, SolveOptions(threads=1), used, shared)
     assert len(ks) >= 2 and set(ks) == {0}

@@ -16,18 +16,11 @@ from planner.model import SolveOptions
 
 
 def _place_with_two_large_towns(seed: int):
-    from tests.test_optimise_random import clustered_place
+    from tests.test_optimise_random import clustered_place, far_small_towns
 
     rng = np.random.default_rng(seed)
     big = clustered_place(rng, n_towns=2, per_town=14)
-    small = clustered_place(rng, n_towns=3, per_town=2, zones_per_town=1)
-    for frame in small:
-        for row in frame:
-            if "easting" in row:
-                row["easting"] = row["easting"] + 400_000.0
-            for key in ("site_id", "service_id", "zone_id"):
-                if row.get(key):
-                    row[key] = "X" + row[key]
+    small = far_small_towns(rng)
     return [pd.DataFrame(a + b) for a, b in zip(big, small, strict=True)]
 
 
