@@ -940,11 +940,12 @@ def improve_plan(data: ModelData, m: MatrixModel, y: np.ndarray, chosen: np.ndar
             y, chosen = improve_by_support(data, m, y, chosen, used,
                                            min(LNS_SUPPORT_S, deadline - time.perf_counter()), one,
                                            k=0 if shared is not None else cheap)
-            cheap += 1
             if shared is not None:
                 shared.offer(y, chosen)
-            elif data.npv(y, chosen) > before + 1e-9 * max(1.0, abs(before)):
-                continue  # the kernel grows while it pays
+            else:
+                cheap += 1
+                if data.npv(y, chosen) > before + 1e-9 * max(1.0, abs(before)):
+                    continue  # the kernel grows while it pays
         if not going():
             break
         y, chosen = improve_by_windows(data, y, chosen, min(LNS_ROUND_S, deadline - time.perf_counter()),
