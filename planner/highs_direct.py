@@ -15,7 +15,6 @@ fixed at 0.
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import threading
@@ -292,23 +291,41 @@ def build_matrix(data: ModelData, elastic: bool = False, drop: frozenset[str] = 
     )
 
 
-@functools.cache
+# The banner is printed once per process (see quiet_banner): whether that has happened, and the
+# lock that lets only one thread point the output descriptor elsewhere.
+_BANNER_LOCK = threading.Lock()
+_BANNER_DONE = threading.Event()
+
+
 def quiet_banner() -> None:
     """highspy prints its banner ("Running HiGHS ... Copyright") to the process's standard
     output the first time a ``Highs`` object is made, whatever ``output_flag`` says later. Make
     that first object once with the output file descriptor pointed at /dev/null, so that the
-    command line's own output (and JSON piped from it) stays clean."""
+    command line's own output (and JSON piped from it) stays clean.
+
+    Only the first call in a process does that, and under a lock: the descriptor is the whole
+    process's, and two threads (two parts starting at once) making their first HiGHS object
+    together could leave standard output at /dev/null for good (one thread keeping the other's
+    /dev/null as the descriptor to put back), after which nothing the process printed was seen
+    (a cache on this function, as before 2026-11-30, ran it once per process but not once at a
+    time)."""
+    if _BANNER_DONE.is_set():
+        return
     import highspy
 
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+    with _BANNER_LOCK:
+        if _BANNER_DONE.is_set():
+            return
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 1)
+                highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        _BANNER_DONE.set()
 
 
 # HiGHS keeps one task scheduler per calling thread, started with the thread count of the first

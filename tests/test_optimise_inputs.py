@@ -290,6 +290,43 @@ def test_command_line(tmp_path):
     assert "Running HiGHS" not in r.stdout + r.stderr and "Copyright" not in r.stdout + r.stderr
 
 
+QUIET_BANNER_FROM_TWO_THREADS = """
+import sys, threading, time
+import highspy
+from planner.highs_direct import new_highs
+
+real = highspy.Highs
+
+def slow_highs():  # a slow first object: the window in which the output descriptor is elsewhere
+    time.sleep(0.002)
+    return real()
+
+highspy.Highs = slow_highs
+
+def work():
+    for _ in range(40):
+        new_highs(threads=1)
+
+threads = [threading.Thread(target=work) for _ in range(2)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("still heard", flush=True)
+"""
+
+
+def test_hiding_the_banner_from_two_threads_at_once_keeps_standard_output():
+    # parts are solved two at a time, each making HiGHS objects on its own thread: hiding
+    # HiGHS's banner (the output descriptor pointed at /dev/null for a moment) must not leave
+    # the process's standard output at /dev/null (before 2026-11-30 it could, 3 runs in 3 here)
+    for _ in range(3):
+        r = subprocess.run([sys.executable, "-c", QUIET_BANNER_FROM_TWO_THREADS], capture_output=True, text=True,
+                           timeout=120, cwd=Path(__file__).resolve().parents[1])
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "still heard\n", r.stdout + r.stderr
+
+
 def test_register_adapter(tmp_path):
     gpd = pytest.importorskip("geopandas")
     sites = pd.DataFrame([
