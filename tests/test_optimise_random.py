@@ -241,9 +241,9 @@ def _one_town_with_lp_pairs():
 def test_support_search_grows_its_kernel_while_it_pays(monkeypatch):
     import planner.highs_direct as hd
 
-    # improve_plan: the support search allows each service's k cheapest pairs, k = 1 first and
-    # one more each call; it runs again at once after a better plan, and the windows run only
-    # after a support search that found nothing better
+    # improve_plan: the support search allows each service's k cheapest pairs, k = 1 first; it
+    # runs again at once with k one larger after a better plan, and after one that found
+    # nothing better the windows run and k starts again at 1
     events = []
     real_support, real_windows = hd.improve_by_support, hd.improve_by_windows
 
@@ -264,15 +264,18 @@ def test_support_search_grows_its_kernel_while_it_pays(monkeypatch):
     y0, c0 = d.status_quo()  # every service where it is: room to improve
     y, chosen = hd.improve_plan(d, m, y0, c0, 3.0, SolveOptions(threads=1), used)
     assert d.violations(y, chosen) == [] and d.npv(y, chosen) >= d.npv(y0, c0) - 1e-9
-    ks = [k for kind, k, _ in events if kind == "support"]
-    assert ks and ks == list(range(1, len(ks) + 1))
+    supports = [(k, better) for kind, k, better in events if kind == "support"]
+    assert supports and supports[0][0] == 1
+    for (k0, better0), (k1, _) in itertools.pairwise(supports):
+        assert k1 == (k0 + 1 if better0 else 1)
     for before, now in itertools.pairwise(events):
         if now[0] == "windows":
             assert before[0] == "support" and not before[2]
         if before[0] == "support" and before[2]:
             assert now[0] == "support"
     assert any(kind == "windows" for kind, *_ in events)
-    assert any(better for kind, _k, better in events if kind == "support")
+    assert any(better for _k, better in supports)
+    assert any(not better for _k, better in supports[:-1]), "k should have started again at 1"
 
 
 def test_beside_highs_the_support_search_keeps_to_the_lp_pairs(monkeypatch):
