@@ -47,6 +47,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -607,6 +608,7 @@ def build_pulp(data: ModelData, name: str = "colocation"):
     return prob, y, x
 
 
+_WARNINGS_LOCK = threading.Lock()
 _CBC_BOUND = re.compile(r"^(Lower bound|Objective value):\s*([-+0-9.eE]+)", re.M)
 
 
@@ -630,13 +632,18 @@ def solve_pulp(data: ModelData, options: SolveOptions = SolveOptions(solver="hig
                 on = set(start[1].tolist())
                 for p in range(data.n_pairs):
                     x[p].setInitialValue(1 if p in on else 0)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            # PuLP warns that PULP_CBC_CMD goes in PuLP 4 (pinned below 4). The warning filters
+            # are the whole process's: hidden only while the solver object is made, and one
+            # thread at a time, so that two parts solved at once cannot leave every warning
+            # hidden (a thread putting back the other's "ignore") nor hide other sessions'
+            # warnings for the length of a solve
+            with _WARNINGS_LOCK, warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
                 solver = pulp.PULP_CBC_CMD(msg=options.msg, timeLimit=options.time_limit_s,
                                            gapRel=options.mip_rel_gap, gapAbs=options.mip_abs_gap,
                                            threads=options.threads, logPath=log,
                                            warmStart=start is not None)
-                prob.solve(solver)
+            prob.solve(solver)
             with open(log, encoding="utf-8", errors="replace") as fh:
                 text = fh.read()
         finally:

@@ -5,6 +5,9 @@ refusal to give values from a model that was not solved."""
 from __future__ import annotations
 
 import itertools
+import threading
+import time
+import warnings
 
 import numpy as np
 import pytest
@@ -195,6 +198,39 @@ def test_pulp_model_and_direct_model_agree(seed):
         for s in (a, b, c):
             assert d.violations(s.y, s.chosen) == []
             assert d.npv(s.y, s.chosen) == pytest.approx(a.npv_gbp, abs=1e-6)
+
+
+def test_cbc_solves_at_once_leave_the_warning_filters_as_they_were(monkeypatch):
+    import pulp
+
+    # the deprecation warning of PuLP's CBC is hidden only while the solver object is made, one
+    # thread at a time: two CBC solves at once (parts solved two at a time) must leave the
+    # process's warning filters as they were, not every warning hidden for good (before
+    # 2026-11-30 the second to finish put back an "ignore" the first had set)
+    real = pulp.PULP_CBC_CMD
+
+    def slow_cbc(*a, **kw):  # a slow constructor: the two solves overlap there
+        time.sleep(0.2)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(pulp, "PULP_CBC_CMD", slow_cbc)
+    d = random_model(np.random.default_rng(7), ns=4, nu=5)
+    want = solve(d, SolveOptions(solver="highs"))
+    before = list(warnings.filters)
+    out = []
+    threads = [threading.Thread(target=lambda: out.append(solve(d, SolveOptions(solver="cbc", threads=1))))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    for t in threads:
+        t.join()
+    assert warnings.filters == before
+    assert len(out) == 2 and all(s.status == want.status for s in out)
+    if want.solved:
+        assert all(s.npv_gbp == pytest.approx(want.npv_gbp, abs=1e-6) for s in out)
+    with pytest.warns(UserWarning, match="still shown"):
+        warnings.warn("still shown", UserWarning, stacklevel=1)
 
 
 def test_matrix_has_strong_linking_and_capacity_rows():
