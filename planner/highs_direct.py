@@ -48,6 +48,7 @@ LNS_TIGHT_MIN_PAIRS = 2_000  # and parts with this many pairs when their time is
 LNS_TIGHT_S_PER_1000_PAIRS = 5.0  # under this many seconds per 1,000 pairs
 LNS_PROBE_S = 10.0  # the most seconds of the first HiGHS run on such a part
 LNS_PROBE_SHARE = 0.15  # and its most share of the part's time
+LNS_PROBE_S_PER_10K_PAIRS = 4.0  # none when shorter than this per 10,000 pairs (HiGHS's presolve and root LP)
 LNS_ROUND_S = 8.0  # seconds of window search between two support searches
 LNS_SUPPORT_S = 5.0  # the most seconds of one support search
 LAGRANGE_SHARE = 0.3  # share of the searches' time for the Lagrangian bound (parts of 50,000 pairs or more)
@@ -555,6 +556,23 @@ def needs_search(n_pairs: int, limit_s: float) -> bool:
     return n_pairs >= LNS_TIGHT_MIN_PAIRS and limit_s < LNS_TIGHT_S_PER_1000_PAIRS * n_pairs / 1000.0
 
 
+def probe_seconds(n_pairs: int, left_s: float) -> float:
+    """The time of the first, short HiGHS run on a part that gets the searches, with
+    ``left_s`` seconds: ``LNS_PROBE_S``, or ``LNS_PROBE_SHARE`` of its time if less; 0 (no
+    such run) from ``LP_STRONG_MAX_PAIRS`` pairs, or when that is under
+    ``LNS_PROBE_S_PER_10K_PAIRS`` per 10,000 pairs: HiGHS on one thread then does not even
+    finish its presolve and root LP, so it cannot settle the part, and the time is better
+    spent on the searches and HiGHS's last run; so parts of 25,000 pairs or more never get it.
+    (On the 2,000-site place's parts of 27,139,
+    26,493 and 5,924 pairs the root LP was done after 9.9, 8.8 and 1.1 s; the first two, each
+    given 30 s as when solved two at a time, with their 4.5-s first runs: £665.6m and £1,210.2m,
+    without: £667.1m and £1,226.6m, with the same bounds.)"""
+    if n_pairs >= LP_STRONG_MAX_PAIRS:
+        return 0.0
+    probe = min(LNS_PROBE_S, LNS_PROBE_SHARE * max(left_s, 0.0))
+    return probe if probe >= LNS_PROBE_S_PER_10K_PAIRS * n_pairs / 10_000 else 0.0
+
+
 def solve_highs(data: ModelData, options: SolveOptions | None = None,
                 time_limit_s: float | None = None, start=None) -> Solution:
     """Build the model with numpy and solve it with HiGHS. ``start`` = (y, chosen) is a
@@ -604,10 +622,10 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
         # its first minute or so on the root's cuts before its own heuristics find good plans,
         # so the support and window searches improve the plan first and HiGHS then starts
         # again from that plan with the rest of the time (it keeps it as its incumbent)
-        # (not on parts so large that the first run would hardly finish HiGHS's presolve)
+        # (not when that run would not even finish HiGHS's presolve and root LP: probe_seconds)
         status, bound = NO_SOLUTION, None
-        if data.n_pairs < LP_STRONG_MAX_PAIRS:
-            probe = min(LNS_PROBE_S, LNS_PROBE_SHARE * left())
+        probe = probe_seconds(data.n_pairs, left())
+        if probe > 0:
             status, bound, y, x, message, _sec, pass_s = _run_mip(m, data, options, probe, start)
             build_s += pass_s
         if status not in (OPTIMAL, INFEASIBLE):

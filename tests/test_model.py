@@ -425,6 +425,34 @@ def test_searches_go_to_large_parts_and_to_mid_sized_parts_short_of_time():
     assert not needs_search(LNS_TIGHT_MIN_PAIRS - 1, 0.01)
 
 
+def test_the_first_short_highs_run_only_where_it_can_finish_its_root():
+    from planner.highs_direct import (
+        LNS_PROBE_S,
+        LNS_PROBE_S_PER_10K_PAIRS,
+        LNS_PROBE_SHARE,
+        LP_STRONG_MAX_PAIRS,
+        probe_seconds,
+    )
+
+    # the 10,000-site place's parts of 10,000-13,000 pairs with minutes: the whole LNS_PROBE_S
+    assert probe_seconds(12_581, 300.0) == LNS_PROBE_S
+    # a mid-sized part short of time: its share of the time
+    assert probe_seconds(3_000, 20.0) == pytest.approx(LNS_PROBE_SHARE * 20.0)
+    # the 2,000-site place's part of 27,139 pairs (its presolve and root LP take ~10 s on one
+    # thread): none with 30 s (it would be 4.5 s), nor with more (at most LNS_PROBE_S); a part
+    # of 20,000 pairs with two minutes: the whole LNS_PROBE_S
+    assert probe_seconds(27_139, 30.0) == 0.0
+    assert probe_seconds(27_139, 600.0) == 0.0
+    assert probe_seconds(20_000, 120.0) == LNS_PROBE_S
+    # the line: LNS_PROBE_S_PER_10K_PAIRS per 10,000 pairs
+    n = 20_000
+    at = LNS_PROBE_S_PER_10K_PAIRS * n / 10_000 / LNS_PROBE_SHARE
+    assert probe_seconds(n, at) > 0 and probe_seconds(n, at * 0.99) == 0.0
+    # never from LP_STRONG_MAX_PAIRS, however long the time; nothing with no time left
+    assert probe_seconds(LP_STRONG_MAX_PAIRS, 1e6) == 0.0
+    assert probe_seconds(n, -1.0) == 0.0
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_cheapest_pairs_are_each_services_k_cheapest(seed):
     import pandas as pd

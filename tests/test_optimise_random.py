@@ -238,6 +238,37 @@ def _one_town_with_lp_pairs():
     return d, m, used
 
 
+@pytest.mark.parametrize("per_10k, first_run", [(0.0, True), (1e9, False)])
+def test_the_first_short_highs_run_is_left_out_where_it_cannot_finish_its_root(monkeypatch, per_10k, first_run):
+    import planner.highs_direct as hd
+
+    # on a part that gets the searches one after the other with HiGHS, HiGHS runs first for
+    # probe_seconds (when that is long enough for its root on a part this size), then the
+    # searches, then HiGHS again from their plan; without the first run the answer is still a
+    # plan that meets every rule, at least as good as the start
+    limits = []
+    real = hd._run_mip
+
+    def spy(m, data, options, limit, start, shared=None):
+        if data is d:
+            limits.append(limit)
+        return real(m, data, options, limit, start, shared)
+
+    d, _m, _used = _one_town_with_lp_pairs()
+    monkeypatch.setattr(hd, "_run_mip", spy)
+    monkeypatch.setattr(hd, "LNS_MIN_PAIRS", 50)
+    monkeypatch.setattr(hd, "LNS_PROBE_S", 0.2)  # too short to settle this part
+    monkeypatch.setattr(hd, "LNS_PROBE_S_PER_10K_PAIRS", per_10k)
+    monkeypatch.setattr(hd, "HEURISTIC_MIN_REACH", 2.0)  # no Lagrangian heuristic here
+    sol = hd.solve_highs(d, SolveOptions(time_limit_s=3.0, threads=1))
+    assert len(limits) == (2 if first_run else 1)
+    if first_run:
+        assert limits[0] == pytest.approx(0.2)
+    assert limits[-1] > 0.5  # HiGHS's last run has the rest of the time
+    assert sol.status in ("optimal", "feasible")
+    assert d.violations(sol.y, sol.chosen) == [] and sol.npv_gbp >= d.npv(*d.best_start()) - 1e-6
+
+
 def test_support_search_grows_its_kernel_while_it_pays(monkeypatch):
     import planner.highs_direct as hd
 
