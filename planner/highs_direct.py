@@ -563,10 +563,10 @@ def probe_seconds(n_pairs: int, left_s: float) -> float:
     ``LNS_PROBE_S_PER_10K_PAIRS`` per 10,000 pairs: HiGHS on one thread then does not even
     finish its presolve and root LP, so it cannot settle the part, and the time is better
     spent on the searches and HiGHS's last run; so parts of 25,000 pairs or more never get it.
-    (On the 2,000-site place's parts of 27,139,
-    26,493 and 5,924 pairs the root LP was done after 9.9, 8.8 and 1.1 s; the first two, each
-    given 30 s as when solved two at a time, with their 4.5-s first runs: £665.6m and £1,210.2m,
-    without: £667.1m and £1,226.6m, with the same bounds.)"""
+    (On the 2,000-site place's parts of 27,139, 26,493 and 5,924 pairs the root LP was done
+    after 9.9, 8.8 and 1.1 s; the first two, each given 30 s as when solved two at a time,
+    with their 4.5-s first runs: £665.6m and £1,210.2m, without: £667.1m and £1,226.6m, with
+    the same bounds.)"""
     if n_pairs >= LP_STRONG_MAX_PAIRS:
         return 0.0
     probe = min(LNS_PROBE_S, LNS_PROBE_SHARE * max(left_s, 0.0))
