@@ -509,10 +509,43 @@ class SharedPlan:
         return None
 
 
+class HighsStopper:
+    """Stops a HiGHS run on another thread before its time limit: once ``stop`` is called
+    (before the run starts or while it runs), HiGHS's MIP interrupt callback is switched on and
+    ends the run at HiGHS's next check (model status "interrupted"). Used when the searches
+    beside HiGHS fail, so that the error is raised at once instead of after HiGHS's time
+    limit. The callback is switched on only then: HiGHS calls it very often, and each call
+    takes Python's lock, which would slow HiGHS while the searches run."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._highs = None
+        self._stopped = False
+
+    def started(self, h) -> None:
+        """The run's ``Highs`` object, before its ``run()``."""
+        with self._lock:
+            self._highs = h
+            if self._stopped:
+                self._interrupt(h)
+
+    def stop(self) -> None:
+        with self._lock:
+            if not self._stopped:
+                self._stopped = True
+                if self._highs is not None:
+                    self._interrupt(self._highs)
+
+    @staticmethod
+    def _interrupt(h) -> None:
+        h.cbMipInterrupt.subscribe(lambda e: e.interrupt())
+
+
 def _run_mip(m: MatrixModel, data: ModelData, options: SolveOptions, limit: float | None, start,
-             shared: SharedPlan | None = None):
+             shared: SharedPlan | None = None, stopper: HighsStopper | None = None):
     """One HiGHS run: (status, bound, y, x, message, seconds, pass_seconds). With ``shared``,
-    HiGHS gives it every better plan it finds and takes the better plans put there."""
+    HiGHS gives it every better plan it finds and takes the better plans put there; with
+    ``stopper``, another thread may end it early."""
     t0 = time.perf_counter()
     h = _highs(m, options, None if limit is None else max(0.1, limit))
     if start is not None:
@@ -531,6 +564,8 @@ def _run_mip(m: MatrixModel, data: ModelData, options: SolveOptions, limit: floa
 
         h.cbMipImprovingSolution.subscribe(improving)
         h.cbMipUserSolution.subscribe(user)
+    if stopper is not None:
+        stopper.started(h)
     pass_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     h.run()
@@ -720,10 +755,11 @@ def _solve_beside(data: ModelData, m: MatrixModel, options: SolveOptions, limit:
     out: dict[str, object] = {}
     t0 = time.perf_counter()
     model = m if BESIDE_LINK is True else build_matrix(data, strong_link=BESIDE_LINK)
+    stopper = HighsStopper()
 
     def run() -> None:
         try:
-            out["run"] = _run_mip(model, data, one, limit, start, shared)
+            out["run"] = _run_mip(model, data, one, limit, start, shared, stopper)
         except BaseException as exc:  # raised again on the calling thread
             out["error"] = exc
         finally:
@@ -746,6 +782,9 @@ def _solve_beside(data: ModelData, m: MatrixModel, options: SolveOptions, limit:
                                                   shared, done)
         if not done.is_set() and rest() > 0.5:
             improve_plan(data, m, y, chosen, rest(), one, used, shared, done)
+    except BaseException:
+        stopper.stop()  # the searches failed (or were interrupted): HiGHS stops now, not at its limit
+        raise
     finally:
         worker.join()
     if "error" in out:

@@ -13,7 +13,15 @@ import pytest
 
 import planner.highs_direct as hd
 from planner.highs_direct import SharedPlan, _highs, _plan_vector, _run_mip, build_matrix
-from planner.model import FEASIBLE, FREE, INFEASIBLE, OPTIMAL, SolveOptions, read_highs_status
+from planner.model import (
+    FEASIBLE,
+    FREE,
+    INFEASIBLE,
+    NO_SOLUTION,
+    OPTIMAL,
+    SolveOptions,
+    read_highs_status,
+)
 from tests.test_model import _sscflp, brute_force, feasible_plans, random_model
 
 
@@ -224,7 +232,7 @@ def test_beside_returns_the_searches_plan_when_highs_finds_nothing_better(monkey
     d, start, exact = _greedy_and_optimum(70)
     real_run = hd._run_mip
 
-    def slow_highs(m, data, options, limit, start, shared=None):
+    def slow_highs(m, data, options, limit, start, shared=None, stopper=None):
         if shared is None:
             return real_run(m, data, options, limit, start)
         import time
@@ -322,3 +330,46 @@ def test_searches_stop_when_highs_has_stopped(monkeypatch):
     _y, chosen = hd.improve_plan(d, m, start[0], start[1], 10.0, SolveOptions(threads=1),
                                 np.ones(d.n_pairs, dtype=bool), stop=done)
     assert solves == [] and np.array_equal(chosen, start[1])
+
+
+def _hard_sscflp():
+    # a 30 x 100 single-source instance HiGHS does not prove optimal in 60 s on one thread
+    return _sscflp(np.random.default_rng(7), 30, 100)
+
+
+def test_a_stopped_highs_run_ends_at_once_not_at_its_time_limit():
+    # stop() before the run starts: HiGHS's interrupt callback is on from the start and the
+    # run ends "interrupted" (it would otherwise take its whole 60 s)
+    d = _hard_sscflp()
+    stopper = hd.HighsStopper()
+    stopper.stop()
+    status, _bound, _y, _x, message, *_times = _run_mip(build_matrix(d), d, SolveOptions(threads=1), 60.0,
+                                                       d.best_start(None), stopper=stopper)
+    assert message == "interrupted"
+    assert status in (FEASIBLE, NO_SOLUTION)
+
+
+def test_highs_beside_failed_searches_is_stopped_and_the_error_raised(monkeypatch):
+    # the searches beside HiGHS raise: the error reaches the caller and HiGHS is stopped then
+    # ("interrupted"), not left to run to its 60-s limit first
+    _force_beside(monkeypatch)
+    d = _hard_sscflp()
+    runs = []
+    real_run = hd._run_mip
+
+    def spy(*a, **k):
+        out = real_run(*a, **k)
+        runs.append(out)
+        return out
+
+    def failing(*_a, **_k):
+        raise RuntimeError("the searches failed")
+
+    monkeypatch.setattr(hd, "_run_mip", spy)
+    monkeypatch.setattr(hd, "_lagrangian", failing)
+    monkeypatch.setattr(hd, "improve_by_relaxation", failing)
+    monkeypatch.setattr(hd, "improve_plan", failing)
+    with pytest.raises(RuntimeError, match="the searches failed"):
+        hd.solve_highs(d, SolveOptions(time_limit_s=60.0))
+    assert len(runs) == 1
+    assert runs[0][4] == "interrupted"
