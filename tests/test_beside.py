@@ -350,12 +350,21 @@ def test_a_stopped_highs_run_ends_at_once_not_at_its_time_limit():
 
 
 def test_highs_beside_failed_searches_is_stopped_and_the_error_raised(monkeypatch):
-    # the searches beside HiGHS raise: the error reaches the caller and HiGHS is stopped then
-    # ("interrupted"), not left to run to its 60-s limit first
+    # the searches beside HiGHS raise while HiGHS runs: the error reaches the caller and HiGHS
+    # is stopped then ("interrupted"), not left to run to its 60-s limit first
+    import threading
+    import time
+
     _force_beside(monkeypatch)
     d = _hard_sscflp()
     runs = []
     real_run = hd._run_mip
+    running = threading.Event()
+    real_started = hd.HighsStopper.started
+
+    def started(self, h):
+        real_started(self, h)
+        running.set()
 
     def spy(*a, **k):
         out = real_run(*a, **k)
@@ -363,8 +372,11 @@ def test_highs_beside_failed_searches_is_stopped_and_the_error_raised(monkeypatc
         return out
 
     def failing(*_a, **_k):
+        assert running.wait(30.0)
+        time.sleep(0.5)  # HiGHS is in its run
         raise RuntimeError("the searches failed")
 
+    monkeypatch.setattr(hd.HighsStopper, "started", started)
     monkeypatch.setattr(hd, "_run_mip", spy)
     monkeypatch.setattr(hd, "_lagrangian", failing)
     monkeypatch.setattr(hd, "improve_by_relaxation", failing)
