@@ -511,11 +511,12 @@ class SharedPlan:
 
 class HighsStopper:
     """Stops a HiGHS run on another thread before its time limit: once ``stop`` is called
-    (before the run starts or while it runs), HiGHS's MIP interrupt callback is switched on and
-    ends the run at HiGHS's next check (model status "interrupted"). Used when the searches
-    beside HiGHS fail, so that the error is raised at once instead of after HiGHS's time
-    limit. The callback is switched on only then: HiGHS calls it very often, and each call
-    takes Python's lock, which would slow HiGHS while the searches run."""
+    (before the run starts or while it runs), highspy's own user interrupt is switched on and
+    the run cancelled (``HandleUserInterrupt``, ``cancelSolve``): HiGHS's interrupt callbacks
+    end it at HiGHS's next check (model status "interrupted"). Used when the searches beside
+    HiGHS fail, so that the error is raised at once instead of after HiGHS's time limit. The
+    callbacks are switched on only then: HiGHS calls them very often, and each call takes
+    Python's lock, which would slow HiGHS while the searches run."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -538,7 +539,8 @@ class HighsStopper:
 
     @staticmethod
     def _interrupt(h) -> None:
-        h.cbMipInterrupt.subscribe(lambda e: e.interrupt())
+        h.cancelSolve()
+        h.HandleUserInterrupt = True
 
 
 def _run_mip(m: MatrixModel, data: ModelData, options: SolveOptions, limit: float | None, start,
