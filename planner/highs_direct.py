@@ -397,7 +397,8 @@ def lp_duals(m: MatrixModel, data: ModelData, row_dual: np.ndarray) -> Multiplie
     return Multipliers(lam.copy(), np.asarray(mu, dtype=float).copy(), nu, kappa)
 
 
-def _lp_order(m: MatrixModel, data: ModelData, options: SolveOptions, limit: float | None):
+def _lp_order(m: MatrixModel, data: ModelData, options: SolveOptions, limit: float | None,
+              stopper: HighsStopper | None = None):
     """Sites in the order the LP relaxation would dispose of them (lowest y first): a better
     order for the greedy start on large parts; the LP's value, a bound on the cost; the
     pairs the LP uses (x > 0), for the support search; and its duals as the Lagrangian's
@@ -413,7 +414,7 @@ def _lp_order(m: MatrixModel, data: ModelData, options: SolveOptions, limit: flo
             model = build_matrix(data, strong_link=False)
         h = _highs(model, options, cap * share)
         h.setOptionValue("solve_relaxation", True)
-        h.run()
+        run_highs(h, stopper)
         if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
             v = np.asarray(h.getSolution().col_value)
             y = v[:data.n_sites]
@@ -510,37 +511,113 @@ class SharedPlan:
 
 
 class HighsStopper:
-    """Stops a HiGHS run on another thread before its time limit: once ``stop`` is called
-    (before the run starts or while it runs), highspy's own user interrupt is switched on and
-    the run cancelled (``HandleUserInterrupt``, ``cancelSolve``): HiGHS's interrupt callbacks
-    end it at HiGHS's next check (model status "interrupted"). Used when the searches beside
-    HiGHS fail, so that the error is raised at once instead of after HiGHS's time limit. The
-    callbacks are switched on only then: HiGHS calls them very often, and each call takes
-    Python's lock, which would slow HiGHS while the searches run."""
+    """A stop signal for one solve: its HiGHS runs and its searches. ``stop()`` (before the runs
+    start or while they run) cancels every HiGHS run ``started`` here and not yet
+    ``finished`` with highspy's own user interrupt (``HandleUserInterrupt``, ``cancelSolve``:
+    HiGHS's interrupt callbacks end the run at HiGHS's next check, model status
+    "interrupted"), ends each run started here after it at once, stops every stopper made from
+    it with ``child()``, and makes ``is_set()`` true, so that it serves as the stop event of the
+    searches' loops. Used when the searches beside HiGHS fail (HiGHS stops at once instead of
+    at its time limit), when HiGHS beside the searches is done (their restricted solves stop
+    with it), and when a solve is given up (Ctrl-C, or one part's solve raised: the other
+    parts' runs stop with it). The callbacks are switched on only when a run is stopped: HiGHS
+    calls them very often, and each call takes Python's lock, which would slow HiGHS."""
 
-    def __init__(self):
+    def __init__(self, parent: HighsStopper | None = None):
         self._lock = threading.Lock()
-        self._highs = None
+        self._runs: list = []
+        self._children: list[HighsStopper] = []
         self._stopped = False
+        if parent is not None:
+            parent._adopt(self)
+
+    def child(self) -> HighsStopper:
+        """A stopper of part of this one's work: stopped with it, or on its own."""
+        return HighsStopper(self)
+
+    def _adopt(self, child: HighsStopper) -> None:
+        with self._lock:
+            self._children.append(child)
+            stopped = self._stopped
+        if stopped:
+            child.stop()
+
+    def is_set(self) -> bool:
+        return self._stopped
 
     def started(self, h) -> None:
-        """The run's ``Highs`` object, before its ``run()``."""
+        """A run's ``Highs`` object, before its ``run()``."""
         with self._lock:
-            self._highs = h
+            self._runs.append(h)
             if self._stopped:
                 self._interrupt(h)
 
+    def finished(self, h) -> None:
+        """The run of ``h`` has ended."""
+        with self._lock:
+            self._runs = [r for r in self._runs if r is not h]
+
     def stop(self) -> None:
         with self._lock:
-            if not self._stopped:
-                self._stopped = True
-                if self._highs is not None:
-                    self._interrupt(self._highs)
+            if self._stopped:
+                return
+            self._stopped = True
+            for h in self._runs:
+                self._interrupt(h)
+            children = list(self._children)
+        for c in children:
+            c.stop()
 
     @staticmethod
     def _interrupt(h) -> None:
         h.cancelSolve()
         h.HandleUserInterrupt = True
+
+
+def run_highs(h, stopper: HighsStopper | None = None) -> None:
+    """``h.run()``, with the run registered with ``stopper`` while it runs (its ``stop()``
+    ends it)."""
+    if stopper is None:
+        h.run()
+        return
+    stopper.started(h)
+    try:
+        h.run()
+    finally:
+        stopper.finished(h)
+
+
+def call_stoppable(fn, stopper: HighsStopper):
+    """``fn()`` on a thread of its own while the calling thread waits, so that a
+    KeyboardInterrupt (Ctrl-C) reaching the caller is acted on at once: ``stopper.stop()``
+    (``fn``'s HiGHS runs and searches, given ``stopper``, end at their next check), then, once
+    ``fn`` has ended, the interrupt is raised. Python raises Ctrl-C only on the main thread and
+    only between its own steps, which a HiGHS run on the main thread holds off until it returns
+    (up to its whole time limit). ``fn``'s own error, or its value, is passed on."""
+    out: dict[str, object] = {}
+    # an event, not Thread.join: on Python 3.11 a join interrupted by Ctrl-C can leave the
+    # thread marked as ended, after which join() returns at once while it still runs
+    finished = threading.Event()
+
+    def target() -> None:
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # raised again on the calling thread
+            out["error"] = exc
+        finally:
+            finished.set()
+
+    threading.Thread(target=target, name="planner-solve", daemon=True).start()
+    try:
+        while not finished.wait(0.2):
+            pass
+    except BaseException:
+        stopper.stop()
+        finished.wait()
+        raise
+    if "error" in out:
+        raise out["error"]  # type: ignore[misc]
+    return out["value"]
 
 
 def _run_mip(m: MatrixModel, data: ModelData, options: SolveOptions, limit: float | None, start,
@@ -566,11 +643,9 @@ def _run_mip(m: MatrixModel, data: ModelData, options: SolveOptions, limit: floa
 
         h.cbMipImprovingSolution.subscribe(improving)
         h.cbMipUserSolution.subscribe(user)
-    if stopper is not None:
-        stopper.started(h)
     pass_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    h.run()
+    run_highs(h, stopper)
     seconds = time.perf_counter() - t1
     status, bound, message = read_highs_status(h)
     y = x = None
@@ -611,7 +686,7 @@ def probe_seconds(n_pairs: int, left_s: float) -> float:
 
 
 def solve_highs(data: ModelData, options: SolveOptions | None = None,
-                time_limit_s: float | None = None, start=None) -> Solution:
+                time_limit_s: float | None = None, start=None, stopper: HighsStopper | None = None) -> Solution:
     """Build the model with numpy and solve it with HiGHS. ``start`` = (y, chosen) is a
     feasible plan to start from; by default the best of the status quo and the greedy plans
     (on large parts also in the order of the LP relaxation). On a part that
@@ -621,7 +696,8 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
     Lagrangian bound in case HiGHS does not finish its root) and HiGHS runs again from there
     with the rest. Where two threads may be used (``beside``), HiGHS instead runs for the whole
     time on one thread while the searches run on the other, the two sharing their best plan
-    (``_solve_beside``). All of it counts as solving."""
+    (``_solve_beside``). All of it counts as solving. ``stopper``'s ``stop()`` ends its HiGHS
+    runs and searches early (the answer is then whatever they held)."""
     options = options or SolveOptions()
     t0 = time.perf_counter()
     if data.n_sites == 0 and data.n_services == 0:
@@ -637,7 +713,7 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
     if searched:
         order = None
         if data.n_pairs >= LP_ORDER_MIN_PAIRS and (data.fixed == FREE).any():
-            order, lp_bound, lp_used, lp_mult = _lp_order(m, data, options, limit)
+            order, lp_bound, lp_used, lp_mult = _lp_order(m, data, options, limit, stopper)
         start = data.best_start(order)
 
     def left():
@@ -646,11 +722,11 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
     large = (searched and limit is not None and not data.partner and start is not None
              and needs_search(data.n_pairs, limit))
     if not large:
-        status, bound, y, x, message, _sec, pass_s = _run_mip(m, data, options, left(), start)
+        status, bound, y, x, message, _sec, pass_s = _run_mip(m, data, options, left(), start, stopper=stopper)
         build_s += pass_s
     elif beside(options):
         status, bound, y, x, message, pass_s, lag_bound = _solve_beside(data, m, options, left(), start,
-                                                                        lp_used, lp_mult)
+                                                                        lp_used, lp_mult, stopper)
         build_s += pass_s
         if lag_bound is not None and (bound is None or lag_bound > bound):
             bound = lag_bound
@@ -663,7 +739,8 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
         status, bound = NO_SOLUTION, None
         probe = probe_seconds(data.n_pairs, left())
         if probe > 0:
-            status, bound, y, x, message, _sec, pass_s = _run_mip(m, data, options, probe, start)
+            status, bound, y, x, message, _sec, pass_s = _run_mip(m, data, options, probe, start,
+                                                                  stopper=stopper)
             build_s += pass_s
         if status not in (OPTIMAL, INFEASIBLE):
             probe_bound = bound
@@ -684,16 +761,17 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
             # HiGHS's own time is not cut.
             if _lagrangian_applies(data):
                 t_lag = time.perf_counter()
-                lag_bound, kept = _lagrangian(data, start, search_s, lp_mult)
+                lag_bound, kept = _lagrangian(data, start, search_s, lp_mult, stopper)
                 if lag_bound is not None and (probe_bound is None or lag_bound > probe_bound):
                     probe_bound = lag_bound
                 search_s -= time.perf_counter() - t_lag
                 t_heur = time.perf_counter()
                 start = improve_by_relaxation(data, m, start[0], start[1], kept, HEURISTIC_SHARE * search_s,
-                                              replace(options, threads=1))
+                                              replace(options, threads=1), stop=stopper)
                 search_s -= time.perf_counter() - t_heur
-            start = improve_plan(data, m, start[0], start[1], search_s, options, lp_used)
-            status, bound, y, x, message, _sec, pass_s = _run_mip(m, data, options, left(), start)
+            start = improve_plan(data, m, start[0], start[1], search_s, options, lp_used, stop=stopper)
+            status, bound, y, x, message, _sec, pass_s = _run_mip(m, data, options, left(), start,
+                                                                  stopper=stopper)
             build_s += pass_s
             if probe_bound is not None and (bound is None or probe_bound > bound):
                 bound = probe_bound
@@ -719,7 +797,7 @@ def _lagrangian_applies(data: ModelData) -> bool:
 
 
 def _lagrangian(data: ModelData, start, search_s: float, mult: Multipliers | None,
-                stop: threading.Event | None = None):
+                stop: HighsStopper | threading.Event | None = None):
     """The Lagrangian relaxation from the plan ``start`` and the multipliers ``mult``, for
     ``LAGRANGE_SHARE`` of the searches' time ``search_s`` (at most ``LAGRANGE_MAX_S``; below
     ``LAGRANGE_MIN_PAIRS`` pairs at most ``HEURISTIC_LAG_S``), or until ``stop`` is set.
@@ -742,30 +820,32 @@ def beside(options: SolveOptions) -> bool:
 
 
 def _solve_beside(data: ModelData, m: MatrixModel, options: SolveOptions, limit: float, start,
-                  used: np.ndarray | None, mult: Multipliers | None):
+                  used: np.ndarray | None, mult: Multipliers | None, stopper: HighsStopper | None = None):
     """HiGHS and the searches at once, on two threads, sharing their best plan
     (``SharedPlan``): HiGHS runs for the whole time from ``start`` while the searches (the
     Lagrangian bound and heuristic where they apply, then rounds of the support and window
     searches) improve on the best plan of either, until HiGHS stops. HiGHS takes the searches'
     better plans as its incumbent through its user-solution callback, and the searches take
-    HiGHS's. Returns (status, bound, y, x, message, pass_seconds, the Lagrangian's bound or
-    None)."""
+    HiGHS's. When HiGHS is done, the searches stop, their restricted solve in hand too (they
+    used to finish it first, up to ``LNS_SUPPORT_S`` later); when the searches fail, HiGHS
+    stops and the error is raised. ``stopper`` stops both. Returns (status, bound, y, x,
+    message, pass_seconds, the Lagrangian's bound or None)."""
     one = replace(options, threads=1)
     match_thread_scheduler(1)  # this thread's HiGHS runs use one thread, as HiGHS's beside it
     shared = SharedPlan(data, *start)
-    done = threading.Event()
     out: dict[str, object] = {}
     t0 = time.perf_counter()
     model = m if BESIDE_LINK is True else build_matrix(data, strong_link=BESIDE_LINK)
-    stopper = HighsStopper()
+    highs = HighsStopper(stopper)  # HiGHS's run
+    done = HighsStopper(stopper)  # the searches: stopped when HiGHS is done
 
     def run() -> None:
         try:
-            out["run"] = _run_mip(model, data, one, limit, start, shared, stopper)
+            out["run"] = _run_mip(model, data, one, limit, start, shared, highs)
         except BaseException as exc:  # raised again on the calling thread
             out["error"] = exc
         finally:
-            done.set()
+            done.stop()
 
     worker = threading.Thread(target=run, name="highs-beside", daemon=True)
     worker.start()
@@ -785,7 +865,7 @@ def _solve_beside(data: ModelData, m: MatrixModel, options: SolveOptions, limit:
         if not done.is_set() and rest() > 0.5:
             improve_plan(data, m, y, chosen, rest(), one, used, shared, done)
     except BaseException:
-        stopper.stop()  # the searches failed (or were interrupted): HiGHS stops now, not at its limit
+        highs.stop()  # the searches failed (or were interrupted): HiGHS stops now, not at its limit
         raise
     finally:
         worker.join()
@@ -804,12 +884,14 @@ def _solve_beside(data: ModelData, m: MatrixModel, options: SolveOptions, limit:
 
 
 def _better_in(data: ModelData, m: MatrixModel, hi: np.ndarray, y: np.ndarray, chosen: np.ndarray,
-               seconds: float, options: SolveOptions, start) -> tuple[np.ndarray, np.ndarray, bool]:
+               seconds: float, options: SolveOptions, start,
+               stop: HighsStopper | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
     """Solve the model with the column upper bounds ``hi`` (a restriction: every plan of it is
-    a plan of the whole) from ``start`` (a plan of the restriction, or None); (y, chosen,
-    whether better) with the better of its plan and (``y``, ``chosen``), checked against
-    every rule."""
-    status, bound, y2, x2, *_ = _run_mip(replace(m, col_hi=hi), data, options, max(0.1, seconds), start)
+    a plan of the whole) from ``start`` (a plan of the restriction, or None), until ``stop``;
+    (y, chosen, whether better) with the better of its plan and (``y``, ``chosen``), checked
+    against every rule."""
+    status, bound, y2, x2, *_ = _run_mip(replace(m, col_hi=hi), data, options, max(0.1, seconds), start,
+                                         stopper=stop)
     if status not in (OPTIMAL, FEASIBLE):
         return y, chosen, False
     try:
@@ -835,17 +917,18 @@ def cheapest_pairs(data: ModelData, k: int) -> np.ndarray:
 
 
 def improve_by_support(data: ModelData, m: MatrixModel, y: np.ndarray, chosen: np.ndarray, used: np.ndarray,
-                       seconds: float, options: SolveOptions, k: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                       seconds: float, options: SolveOptions, k: int = 0,
+                       stop: HighsStopper | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Solve the part with its services limited to the pairs the plan or the LP relaxation
     uses (``used``) and each service's ``k`` cheapest pairs (every site stays open to
     choice), starting from the plan: a small MIP that combines the plan with the LP's moves
-    (RINS-like) and, as ``k`` grows, with more of the cheap ones (a kernel search). Returns the
-    better of the two plans, checked against every rule."""
+    (RINS-like) and, as ``k`` grows, with more of the cheap ones (a kernel search), until
+    ``stop``. Returns the better of the two plans, checked against every rule."""
     allowed = used | cheapest_pairs(data, k)
     allowed[np.asarray(chosen, dtype=np.int64)] = True
     hi = m.col_hi.copy()
     hi[data.n_sites:data.n_sites + data.n_pairs][~allowed] = 0.0
-    y, chosen, _ = _better_in(data, m, hi, y, chosen, seconds, options, (y, chosen))
+    y, chosen, _ = _better_in(data, m, hi, y, chosen, seconds, options, (y, chosen), stop)
     return y, chosen
 
 
@@ -935,7 +1018,7 @@ def kept_sites(data: ModelData, kept: KeptSet, y: np.ndarray, chosen: np.ndarray
 def improve_by_relaxation(data: ModelData, m: MatrixModel, y: np.ndarray, chosen: np.ndarray,
                           kept: list[KeptSet], seconds: float, options: SolveOptions,
                           shared: SharedPlan | None = None,
-                          stop: threading.Event | None = None) -> tuple[np.ndarray, np.ndarray]:
+                          stop: HighsStopper | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Lagrangian heuristic: for the sets of sites the Lagrangian relaxation keeps (best
     multipliers first), solve the part with every other site disposed for at most
     ``HEURISTIC_SUB_S``: first the set as the relaxation keeps it (with room added; every
@@ -952,7 +1035,7 @@ def improve_by_relaxation(data: ModelData, m: MatrixModel, y: np.ndarray, chosen
     60 s. On the synthetic places the relaxation's sets leave services no room within reach
     (moves of a few km), so the first solve finds nothing and the searches get the time.
     With ``shared`` (HiGHS running beside) each better plan goes there at once; ``stop`` ends
-    it early. Returns (y, chosen)."""
+    it early, its restricted solve in hand too. Returns (y, chosen)."""
     deadline = time.perf_counter() + seconds
     tried: set[bytes] = set()
     misses, found = 0, False
@@ -977,7 +1060,8 @@ def improve_by_relaxation(data: ModelData, m: MatrixModel, y: np.ndarray, chosen
             if plan is None and bool(keep[data.pair_site[np.asarray(chosen, dtype=np.int64)]].all()
                                      and keep[np.asarray(y) > 0.5].all()):
                 plan = (y, chosen)  # the plan itself fits in the set
-            y, chosen, better = _better_in(data, m, hi, y, chosen, min(HEURISTIC_SUB_S, rest), options, plan)
+            y, chosen, better = _better_in(data, m, hi, y, chosen, min(HEURISTIC_SUB_S, rest), options, plan,
+                                           stop)
             if better:
                 if shared is not None:
                     shared.offer(y, chosen)
@@ -989,7 +1073,7 @@ def improve_by_relaxation(data: ModelData, m: MatrixModel, y: np.ndarray, chosen
 
 def improve_plan(data: ModelData, m: MatrixModel, y: np.ndarray, chosen: np.ndarray, seconds: float,
                  options: SolveOptions, used: np.ndarray | None = None, shared: SharedPlan | None = None,
-                 stop: threading.Event | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 stop: HighsStopper | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Improve a plan for ``seconds``: rounds of the support search (when the LP's pairs
     ``used`` are known; at most ``LNS_SUPPORT_S`` each) and ``LNS_ROUND_S`` of the window
     search, each round's windows started small again with a new seed. The support search also
@@ -1004,7 +1088,8 @@ def improve_plan(data: ModelData, m: MatrixModel, y: np.ndarray, chosen: np.ndar
     With ``shared`` (HiGHS running beside), each round starts from the best plan there and
     each better plan goes there, and the support search keeps to the LP's and the plan's pairs
     (k = 0) between rounds of windows: beside HiGHS the kernel did worse on the OR-Library capc
-    instances (Lib_3 p33 at 60 s: 2.9% above the optimum against at it); ``stop`` ends it early."""
+    instances (Lib_3 p33 at 60 s: 2.9% above the optimum against at it); ``stop`` ends it early,
+    its restricted solve in hand too."""
     deadline = time.perf_counter() + seconds
     one = replace(options, threads=1)
     k, cheap = 0, 1
@@ -1019,7 +1104,7 @@ def improve_plan(data: ModelData, m: MatrixModel, y: np.ndarray, chosen: np.ndar
             before = data.npv(y, chosen)
             y, chosen = improve_by_support(data, m, y, chosen, used,
                                            min(LNS_SUPPORT_S, deadline - time.perf_counter()), one,
-                                           k=0 if shared is not None else cheap)
+                                           k=0 if shared is not None else cheap, stop=stop)
             if shared is not None:
                 shared.offer(y, chosen)
             elif data.npv(y, chosen) > before + 1e-9 * max(1.0, abs(before)):
@@ -1093,7 +1178,7 @@ def _window(data: ModelData, y: np.ndarray, chosen: np.ndarray, sites: np.ndarra
 
 def improve_by_windows(data: ModelData, y: np.ndarray, chosen: np.ndarray, seconds: float,
                        options: SolveOptions, window_sites: int | None = None, seed: int = 0,
-                       window_seconds: float = 2.0, stop: threading.Event | None = None):
+                       window_seconds: float = 2.0, stop: HighsStopper | None = None):
     """Large-neighbourhood search: repeatedly re-solve a window of neighbouring sites (those
     joined through the services' possible moves) to optimality with everything else held, and
     keep every improvement. Each accepted plan is checked against every rule of the whole
@@ -1102,7 +1187,7 @@ def improve_by_windows(data: ModelData, y: np.ndarray, chosen: np.ndarray, secon
     Windows start small (``LNS_FIRST_WINDOW_SITES``: each one solves in a fraction of a second)
     and grow by five sites, up to ``window_sites``, after ``LNS_PATIENCE`` windows in a row
     that found nothing better: small windows make the many easy improvements, larger ones the
-    moves that chain through several sites."""
+    moves that chain through several sites. ``stop`` ends it early, its window's solve too."""
 
     if data.partner or seconds <= 0.5:
         return y, chosen
@@ -1159,7 +1244,7 @@ def improve_by_windows(data: ModelData, y: np.ndarray, chosen: np.ndarray, secon
             break
         try:
             sol = solve_highs(sub, replace(sub_opts, time_limit_s=min(remaining, window_seconds)),
-                              start=(start_y, start_chosen))
+                              start=(start_y, start_chosen), stopper=stop)
         except Exception:  # a window the solver cannot handle is simply skipped
             continue
         if not sol.solved or sol.npv_gbp <= current + 1e-6 * max(1.0, abs(current)):
@@ -1186,12 +1271,13 @@ class Relaxation:
 
 
 def solve_elastic(data: ModelData, options: SolveOptions | None = None,
-                  time_limit_s: float = 30.0) -> Relaxation:
-    """Minimise the (weighted) sum of broken rules: which rules stand in the way of any plan."""
+                  time_limit_s: float = 30.0, stopper: HighsStopper | None = None) -> Relaxation:
+    """Minimise the (weighted) sum of broken rules: which rules stand in the way of any plan
+    (until ``stopper`` stops it)."""
     options = options or SolveOptions()
     m = build_matrix(data, elastic=True)
     h = _highs(m, options, time_limit_s)
-    h.run()
+    run_highs(h, stopper)
     status, _bound, _msg = read_highs_status(h)
     if status not in (OPTIMAL, FEASIBLE):
         return Relaxation(status, [])
@@ -1205,13 +1291,14 @@ def solve_elastic(data: ModelData, options: SolveOptions | None = None,
 
 
 def feasible_without(data: ModelData, drop: frozenset[str], options: SolveOptions | None = None,
-                     time_limit_s: float = 20.0) -> str:
-    """Status of the feasibility problem with some rule groups left out (objective 0)."""
+                     time_limit_s: float = 20.0, stopper: HighsStopper | None = None) -> str:
+    """Status of the feasibility problem with some rule groups left out (objective 0), until
+    ``stopper`` stops it."""
     options = options or SolveOptions()
     m = build_matrix(data, drop=drop)
     m.cost[:] = 0.0
     h = _highs(m, options, time_limit_s)
-    h.run()
+    run_highs(h, stopper)
     status, _b, _m = read_highs_status(h)
     return status if status != FEASIBLE else OPTIMAL
 

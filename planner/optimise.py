@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from planner.errors import InputFileError, PlannerError, SolverError, ValidationError
+from planner.highs_direct import HighsStopper, call_stoppable
 from planner.model import (
     DISPOSE,
     FEASIBLE,
@@ -1061,19 +1062,36 @@ class Outcome:
     message: str = ""
 
 
-def _solve_part(sub: ModelData, options: SolveOptions, limit: float | None, start=None) -> Solution:
+def _solve_part(sub: ModelData, options: SolveOptions, limit: float | None, start=None,
+                stopper: HighsStopper | None = None) -> Solution:
     opts = replace(options, time_limit_s=limit)
     if options.solver == "highs":
         from planner.highs_direct import solve_highs
 
-        return solve_highs(sub, opts, start=start)
+        return solve_highs(sub, opts, start=start, stopper=stopper)
     from planner.model import solve_pulp
 
     return solve_pulp(sub, opts)
 
 
 def solve_instance(inst: Instance, options: SolveOptions | None = None, decompose: bool = True) -> Outcome:
-    """Solve every independent part and combine the answers; diagnose when there is no plan."""
+    """Solve every independent part and combine the answers; diagnose when there is no plan.
+
+    Ctrl-C (a KeyboardInterrupt) ends it within a second or two, whatever the time limit: on
+    the main thread the solve runs on a thread of its own while this one waits
+    (``call_stoppable``), because a HiGHS run on the main thread holds Python's
+    KeyboardInterrupt back until it returns, and a wait for the parts solved two at a time
+    would last to their time limits; the interrupt stops every HiGHS run and search of the
+    solve (``HighsStopper``) and is raised once they have ended. So does an error in one part
+    solved two at a time: the other part stops with it."""
+    stopper = HighsStopper()
+    if threading.current_thread() is threading.main_thread():
+        return call_stoppable(lambda: _solve_instance(inst, options, decompose, stopper), stopper)
+    return _solve_instance(inst, options, decompose, stopper)
+
+
+def _solve_instance(inst: Instance, options: SolveOptions | None, decompose: bool,
+                    stopper: HighsStopper) -> Outcome:
     options = options or SolveOptions()
     data = inst.data
     t0 = time.perf_counter()
@@ -1106,7 +1124,7 @@ def solve_instance(inst: Instance, options: SolveOptions | None = None, decompos
 
     def work(k: int, opts: SolveOptions = part_options) -> None:
         with lock:
-            if state["stop"]:
+            if state["stop"] or stopper.is_set():
                 return
             size, rest = float(parts[k].size), max(state["rest"], 1.0)
             state["rest"] -= size
@@ -1114,7 +1132,7 @@ def solve_instance(inst: Instance, options: SolveOptions | None = None, decompos
         if deadline is not None:
             remaining = deadline - time.perf_counter()
             limit = max(0.2, remaining * min(1.0, workers * size / rest))
-        r = _solve_part(subs[k], opts, limit)
+        r = _solve_part(subs[k], opts, limit, stopper=stopper)
         with lock:
             results[k] = r
             state["solves"] += 1
@@ -1136,7 +1154,11 @@ def solve_instance(inst: Instance, options: SolveOptions | None = None, decompos
                 break
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(work, order))
+            try:
+                list(pool.map(work, order))
+            except BaseException:
+                stopper.stop()  # a part failed: the part beside it stops now, not at its time limit
+                raise
     if last is not None and not state["stop"]:
         state["rest"] = float(parts[last].size)
         work(last, options)
@@ -1146,12 +1168,12 @@ def solve_instance(inst: Instance, options: SolveOptions | None = None, decompos
         again = [k for k, r in enumerate(results) if r is not None and r.status in (FEASIBLE, NO_SOLUTION)]
         for n, k in enumerate(again):
             remaining = deadline - time.perf_counter()
-            if remaining < 1.0:
+            if remaining < 1.0 or stopper.is_set():
                 break
             share = remaining / (len(again) - n)
             prev = results[k]
             start = (prev.y, prev.chosen) if prev.solved else None
-            r = _solve_part(subs[k], options, share, start=start)  # one at a time: all threads
+            r = _solve_part(subs[k], options, share, start=start, stopper=stopper)  # one at a time: all threads
             n_solves += 1
             results[k] = _better(prev, r)
     seconds = time.perf_counter() - t0
@@ -1159,7 +1181,7 @@ def solve_instance(inst: Instance, options: SolveOptions | None = None, decompos
         bad = [k for k, r in enumerate(results) if r is not None and r.status == INFEASIBLE]
         found = []
         for k in bad:
-            found += diagnose_part(subs[k], options)
+            found += diagnose_part(subs[k], options, stopper)
         return Outcome(INFEASIBLE, options.solver, None, time.perf_counter() - t0, len(parts), n_solves, found,
                        "no plan meets every rule")
     if any(r is None or not r.solved for r in results):
@@ -1313,9 +1335,9 @@ _RULE_NAMES = {"budget": "the budget (capex_budget_gbp)", "max_disposals": "the 
                "forced": "the forced disposals (dispose_site_ids)"}
 
 
-def diagnose_part(sub: ModelData, options: SolveOptions) -> list[Finding]:
+def diagnose_part(sub: ModelData, options: SolveOptions, stopper: HighsStopper | None = None) -> list[Finding]:
     """Explain an infeasible part: the least the plan must break (an elastic model), and which
-    rule groups, left out one at a time, would allow a plan."""
+    rule groups, left out one at a time, would allow a plan (until ``stopper`` stops it)."""
     from planner.highs_direct import feasible_without, solve_elastic
 
     out: list[Finding] = []
@@ -1333,13 +1355,13 @@ def diagnose_part(sub: ModelData, options: SolveOptions) -> list[Finding]:
     limit = 10.0 if options.time_limit_s is None else min(10.0, max(1.0, options.time_limit_s))
     culprits = []
     for g in active:
-        if feasible_without(sub, frozenset({g}), options, time_limit_s=limit) == OPTIMAL:
+        if feasible_without(sub, frozenset({g}), options, time_limit_s=limit, stopper=stopper) == OPTIMAL:
             culprits.append(g)
     if culprits:
         out.append(Finding("rules", ", ".join(culprits),
                            "a plan exists if any one of these is relaxed: " + "; ".join(_RULE_NAMES[g] for g in culprits)
                            + " - these rules cannot all be met together."))
-    rel = solve_elastic(sub, options, time_limit_s=2 * limit)
+    rel = solve_elastic(sub, options, time_limit_s=2 * limit, stopper=stopper)
     for kind, idx, amount in rel.broken:
         if kind == "unplaced":
             out.append(Finding("capacity", sub.service_ids[idx],

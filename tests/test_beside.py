@@ -284,9 +284,9 @@ def test_a_part_as_large_as_the_rest_is_solved_last_with_every_thread(monkeypatc
     seen = []
     real = op._solve_part
 
-    def spy(sub, options, limit, start=None):
+    def spy(sub, options, limit, start=None, stopper=None):
         seen.append((sub.n_sites + sub.n_pairs, options.threads, start is None))
-        return real(sub, options, limit, start)
+        return real(sub, options, limit, start, stopper)
 
     monkeypatch.setattr(op, "_solve_part", spy)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
@@ -304,10 +304,8 @@ def test_a_part_as_large_as_the_rest_is_solved_last_with_every_thread(monkeypatc
 
 
 def test_searches_stop_when_highs_has_stopped(monkeypatch):
-    # once HiGHS is done (the event set), the heuristic and the rounds of searches return the
-    # plan they were given without another solve
-    import threading
-
+    # once HiGHS is done (the searches' stopper stopped), the heuristic and the rounds of
+    # searches return the plan they were given without another solve
     d, start, _exact = _greedy_and_optimum(80)
     solves = []
     real = hd._better_in
@@ -317,8 +315,8 @@ def test_searches_stop_when_highs_has_stopped(monkeypatch):
         return real(*a, **k)
 
     monkeypatch.setattr(hd, "_better_in", spy)
-    done = threading.Event()
-    done.set()
+    done = hd.HighsStopper()
+    done.stop()
     from planner.lagrange import best_lagrangian_bound
 
     kept = []

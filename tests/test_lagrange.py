@@ -206,7 +206,7 @@ def test_large_part_reports_the_lagrangian_bound_when_it_is_better(monkeypatch):
     monkeypatch.setattr(hd, "LAGRANGE_SHARE", 0.9)
     monkeypatch.setattr(lg, "lagrangian_bound", spy)
     real_run = hd._run_mip
-    monkeypatch.setattr(hd, "_run_mip", lambda m, data, options, limit, start: real_run(m, data, options, 0.01, start))
+    monkeypatch.setattr(hd, "_run_mip", lambda m, data, options, limit, start, **k: real_run(m, data, options, 0.01, start, **k))
     sol = hd.solve_highs(d, SolveOptions(time_limit_s=4.0, threads=1))
     assert seen and seen[0] is not None
     assert starts[0] is not None  # from the LP relaxation's duals first
@@ -358,8 +358,8 @@ def test_large_part_runs_the_relaxation_heuristic_only_where_services_reach_many
     calls, handed = [], []
     real, real_plan = hd.improve_by_relaxation, hd.improve_plan
 
-    def spy(data, m, y, chosen, kept, seconds, options):
-        out = real(data, m, y, chosen, kept, seconds, options)
+    def spy(data, m, y, chosen, kept, seconds, options, **k):
+        out = real(data, m, y, chosen, kept, seconds, options, **k)
         calls.append((data, y, chosen, list(kept), out))
         return out
 
@@ -448,9 +448,8 @@ def test_the_bound_stops_once_highs_beside_it_has_stopped():
     assert both.iterations == 3 and stop.checks == 5  # 3 steps, the check that ended them, one before the second
 
 
-def test_the_side_by_side_run_hands_the_bound_the_event_highs_sets(monkeypatch):
-    import threading
-
+def test_the_side_by_side_run_hands_the_bound_the_stop_highs_sets(monkeypatch):
+    # the Lagrangian beside HiGHS is given the searches' stopper, which HiGHS stops when done
     import planner.highs_direct as hd
     from planner.model import SolveOptions
     from tests.test_model import _sscflp
@@ -469,4 +468,4 @@ def test_the_side_by_side_run_hands_the_bound_the_event_highs_sets(monkeypatch):
     start = d.best_start()
     m = build_matrix(d)
     hd._solve_beside(d, m, SolveOptions(), 20.0, start, None, None)
-    assert len(seen) == 1 and isinstance(seen[0], threading.Event) and seen[0].is_set()
+    assert len(seen) == 1 and isinstance(seen[0], hd.HighsStopper) and seen[0].is_set()

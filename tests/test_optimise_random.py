@@ -278,8 +278,8 @@ def test_support_search_grows_its_kernel_while_it_pays(monkeypatch):
     events = []
     real_support, real_windows = hd.improve_by_support, hd.improve_by_windows
 
-    def spy_support(data, m, y, chosen, used, seconds, options, k=0):
-        out = real_support(data, m, y, chosen, used, seconds, options, k=k)
+    def spy_support(data, m, y, chosen, used, seconds, options, k=0, stop=None):
+        out = real_support(data, m, y, chosen, used, seconds, options, k=k, stop=stop)
         events.append(("support", k, data.npv(*out) > data.npv(y, chosen) + 1e-9))
         return out
 
@@ -315,9 +315,9 @@ def test_beside_highs_the_support_search_keeps_to_the_lp_pairs(monkeypatch):
     ks = []
     real = hd.improve_by_support
 
-    def spy(data, m, y, chosen, used, seconds, options, k=0):
+    def spy(data, m, y, chosen, used, seconds, options, k=0, stop=None):
         ks.append(k)
-        return real(data, m, y, chosen, used, seconds, options, k=k)
+        return real(data, m, y, chosen, used, seconds, options, k=k, stop=stop)
 
     monkeypatch.setattr(hd, "improve_by_support", spy)
     monkeypatch.setattr(hd, "LNS_ROUND_S", 0.3)

@@ -44,10 +44,10 @@ def test_small_parts_are_solved_first_with_their_share_of_the_time(monkeypatch, 
     calls = []  # (size, limit, start, end)
     real = op._solve_part
 
-    def spy(sub, options, limit, start=None):
+    def spy(sub, options, limit, start=None, stopper=None):
         size = sub.n_sites + sub.n_pairs
         t = time.perf_counter()
-        r = real(sub, options, limit, start)
+        r = real(sub, options, limit, start, stopper)
         if size in large and start is None:
             # a large part takes its whole share, as a hard part does
             time.sleep(max(0.0, limit - (time.perf_counter() - t)))

@@ -60,6 +60,15 @@ def optimise_cmd(
     except PlannerError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        # the solve stops within a second or two of Ctrl-C (planner.optimise.solve_instance);
+        # summary.json is written last, so without it OUT holds no complete plan
+        if (out / "summary.json").exists():
+            err.print(f"[yellow]interrupted[/yellow] after the outputs were written to {escape(str(out))}")
+        else:
+            err.print(f"[yellow]interrupted:[/yellow] the run was stopped before its plan was complete; "
+                      f"no plan was written to {escape(str(out))}")
+        raise typer.Exit(130) from None
     colour = {"optimal": "green", "feasible": "yellow"}.get(plan.status, "red")
     line = f"[{colour}]{plan.status}[/{colour}]"
     if plan.npv_gbp is not None:

@@ -1,0 +1,229 @@
+"""Stopping a solve before its time limit (planner.highs_direct.HighsStopper, call_stoppable;
+planner.optimise.solve_instance): one stop ends every HiGHS run and search of the solve, the
+searches beside HiGHS stop with it, and Ctrl-C ends ``planner optimise`` within seconds
+instead of at the time limit, writing no plan."""
+
+from __future__ import annotations
+
+import _thread
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import planner.highs_direct as hd
+import planner.optimise as op
+from planner.highs_direct import _run_mip, build_matrix
+from planner.model import FEASIBLE, SolveOptions
+from tests.test_bench_instances import as_spec_tables
+from tests.test_beside import _force_beside, _hard_sscflp
+
+
+class _Seen(hd.HighsStopper):
+    """A stopper that tells when a run has been registered with it."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.running = threading.Event()
+
+    def started(self, h) -> None:
+        super().started(h)
+        self.running.set()
+
+
+def _hard_run(d, stopper, out, key):
+    out[key] = _run_mip(build_matrix(d), d, SolveOptions(threads=1), 60.0, d.best_start(None), stopper=stopper)
+
+
+def test_one_stop_ends_every_run_registered_with_it_or_with_a_child():
+    # two 60-s HiGHS runs on two threads, one registered with the stopper and one with a
+    # stopper made from it: one stop() ends both ("interrupted"), long before their limits
+    d = _hard_sscflp()
+    parent = _Seen()
+    child = _Seen(parent)
+    out: dict = {}
+    runs = [threading.Thread(target=_hard_run, args=(d, s, out, k)) for k, s in (("parent", parent), ("child", child))]
+    for t in runs:
+        t.start()
+    assert parent.running.wait(30.0) and child.running.wait(30.0)
+    time.sleep(0.5)  # both are in their runs
+    parent.stop()
+    for t in runs:
+        t.join(30.0)
+        assert not t.is_alive()
+    assert out["parent"][4] == out["child"][4] == "interrupted"
+    assert parent.is_set() and child.is_set()
+    # a run started after the stop ends at once; a child made after it is stopped already
+    late = hd.HighsStopper(parent)
+    assert late.is_set()
+    assert _run_mip(build_matrix(d), d, SolveOptions(threads=1), 60.0, d.best_start(None), stopper=late)[4] \
+        == "interrupted"
+
+
+def test_a_child_stopped_alone_leaves_its_parent_and_siblings_running():
+    parent = hd.HighsStopper()
+    a, b = parent.child(), parent.child()
+    a.stop()
+    assert a.is_set() and not parent.is_set() and not b.is_set()
+
+
+def test_the_searches_restricted_solve_stops_when_highs_beside_is_done(monkeypatch):
+    # HiGHS beside the searches (a stand-in) is done while the support search's restricted
+    # solve (here the whole hard model, given up to 60 s) is in its run: that solve is
+    # interrupted then, and the answer comes at once, not when that solve's limit is reached
+    _force_beside(monkeypatch)
+    monkeypatch.setattr(hd, "LNS_SUPPORT_S", 60.0)
+    monkeypatch.setattr(hd, "_lagrangian_applies", lambda data: False)
+    # the LP "uses" every pair, so the support search's restriction is the whole model
+    monkeypatch.setattr(hd, "_lp_order", lambda m, data, options, limit, stopper=None:
+                        (None, None, np.ones(data.n_pairs, dtype=bool), None))
+    d = _hard_sscflp()
+    real_run = hd._run_mip
+    sub_running = threading.Event()
+    subs = []
+
+    def stand_in(m, data, options, limit, start, shared=None, stopper=None):
+        if shared is None:  # the searches' restricted solve
+            sub_running.set()
+            out = real_run(m, data, options, limit, start, shared, stopper)
+            subs.append((limit, out[4]))
+            return out
+        # HiGHS beside the searches: done (at its "time limit") once their solve is running
+        assert sub_running.wait(30.0)
+        time.sleep(1.0)
+        x = np.zeros(data.n_pairs)
+        x[np.asarray(start[1])] = 1.0
+        return FEASIBLE, None, np.asarray(start[0], dtype=float), x, "time limit reached", 1.0, 0.0
+
+    monkeypatch.setattr(hd, "_run_mip", stand_in)
+    t0 = time.perf_counter()
+    sol = hd.solve_highs(d, SolveOptions(time_limit_s=90.0))
+    seconds = time.perf_counter() - t0
+    assert len(subs) == 1
+    limit, message = subs[0]
+    assert limit > 30.0  # it was given far longer than it ran
+    assert message == "interrupted"
+    assert seconds < limit / 2
+    assert sol.status == FEASIBLE and d.violations(sol.y, sol.chosen) == []
+
+
+def _copies_of_the_hard_instance(n_copies: int):
+    """``n_copies`` independent copies of a single-source instance of 40 facilities and 200
+    customers (drawn as tests.test_model._sscflp draws them; the planner, on two threads, ends
+    100 s of it with a gap of 62%), as the spec's tables (the classic problems' mapping): one
+    part each."""
+    rng = np.random.default_rng(7)
+    m, n = 40, 200
+    cap = rng.integers(40, 70, size=m).astype(float)
+    dem = rng.integers(5, 15, size=n).astype(float)
+    f = rng.integers(50, 150, size=m).astype(float)
+    c = rng.integers(1, 60, size=(n, m)).astype(float)
+    sites, services, pairs, scenario = as_spec_tables(cap, f, dem, c)
+    tables = []
+    for frame, cols in ((sites, ["site_id"]), (services, ["service_id"]), (pairs, ["service_id", "site_id"])):
+        copies = []
+        for k in range(n_copies):
+            g = frame.copy()
+            for col in cols:
+                g[col] = f"K{k}" + g[col]
+            if "agency" in g:
+                g["agency"] = f"owner{k}"  # each copy its own agency, sharing with no other
+            copies.append(g)
+        tables.append(pd.concat(copies, ignore_index=True))
+    if n_copies > 1:
+        scenario = {**scenario, "sharing": {f"owner{k}": [] for k in range(n_copies)}}
+    return (*tables, scenario)
+
+
+@pytest.fixture
+def ctrl_c_after():
+    """Ctrl-C (SIGINT to the main thread) after the given seconds, as a terminal does; Python's
+    own handler is put in place for the test (a shell starting the tests in the background
+    may have set SIGINT to be ignored)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timers = []
+
+    def arm(seconds: float) -> None:
+        t = threading.Timer(seconds, _thread.interrupt_main)
+        timers.append(t)
+        t.start()
+
+    yield arm
+    for t in timers:
+        t.cancel()
+        t.join()
+    signal.signal(signal.SIGINT, old)
+
+
+@pytest.mark.parametrize("threads", [None, 1])
+def test_ctrl_c_stops_every_part_at_once_and_is_raised(monkeypatch, ctrl_c_after, threads):
+    # three hard parts, each a HiGHS run that would take its whole share of 120 s: two at a
+    # time on one thread each (threads unset), or one after another (threads = 1). Ctrl-C
+    # 3 s in: the runs in hand end "interrupted", no part starts after it (runs of at most two
+    # parts, or one), and the KeyboardInterrupt reaches the caller within seconds
+    sites, services, pairs, scenario = _copies_of_the_hard_instance(3)
+    inst = op.build_instance(op.inputs_from_frames(sites, services, scenario, pair_costs=pairs))
+    parts, _ = op.split_parts(inst.data)
+    assert len(parts) == 3
+    import highspy
+
+    parts_started, runs = [], []
+    real_part, real_run = op._solve_part, hd.run_highs
+
+    def part_spy(sub, *a, **k):
+        parts_started.append(sub.site_ids[0][:2])
+        return real_part(sub, *a, **k)
+
+    def run_spy(h, stopper=None):
+        real_run(h, stopper)
+        runs.append(h.getModelStatus())
+
+    monkeypatch.setattr(op, "_solve_part", part_spy)
+    monkeypatch.setattr(hd, "run_highs", run_spy)
+    ctrl_c_after(3.0)
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        op.solve_instance(inst, SolveOptions(time_limit_s=120.0, threads=threads))
+    seconds = time.perf_counter() - t0
+    assert seconds < 30.0  # 3 s, and the stop: not the parts' 120 s
+    assert len(parts_started) == (2 if threads is None else 1)
+    # the runs in hand were interrupted (LP relaxations done before may have ended optimal);
+    # none stopped at a time limit
+    S = highspy.HighsModelStatus
+    assert S.kInterrupt in runs
+    assert set(runs) <= {S.kInterrupt, S.kOptimal}
+
+
+def test_ctrl_c_in_planner_optimise_stops_at_once_and_writes_no_plan(tmp_path):
+    # the command line on the hard instance with a 300-s limit, Ctrl-C (SIGINT) once it is
+    # solving: it says so, exits with 130 within seconds, and OUT holds no plan
+    sites, services, pairs, scenario = _copies_of_the_hard_instance(1)
+    sites.to_csv(tmp_path / "sites.csv", index=False)
+    services.to_csv(tmp_path / "services.csv", index=False)
+    pairs.to_csv(tmp_path / "pairs.csv", index=False)
+    (tmp_path / "scenario.toml").write_text("".join(f"{k} = {v!r}\n" for k, v in scenario.items()))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "planner", "optimise", "--sites", str(tmp_path / "sites.csv"),
+           "--services", str(tmp_path / "services.csv"), "--pair-costs", str(tmp_path / "pairs.csv"),
+           "--scenario", str(tmp_path / "scenario.toml"), "--out", str(out), "--time-limit-s", "300"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        time.sleep(10.0)  # started, read its inputs and is solving (it needs far longer than 300 s)
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        t0 = time.perf_counter()
+        _stdout, stderr = proc.communicate(timeout=120)
+        seconds = time.perf_counter() - t0
+    finally:
+        proc.kill()  # (when it did not stop)
+        proc.wait()
+    assert proc.returncode == 130, stderr
+    assert seconds < 30.0
+    assert "interrupted" in stderr and "no plan was written" in " ".join(stderr.split())
+    assert not (out / "summary.json").exists()
