@@ -30,7 +30,7 @@ import math
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -1132,7 +1132,11 @@ def _solve_instance(inst: Instance, options: SolveOptions | None, decompose: boo
         if deadline is not None:
             remaining = deadline - time.perf_counter()
             limit = max(0.2, remaining * min(1.0, workers * size / rest))
-        r = _solve_part(subs[k], opts, limit, stopper=stopper)
+        try:
+            r = _solve_part(subs[k], opts, limit, stopper=stopper)
+        except BaseException:
+            stopper.stop()  # the part beside it stops now, not at its time limit, and no part starts
+            raise
         with lock:
             results[k] = r
             state["solves"] += 1
@@ -1154,11 +1158,8 @@ def _solve_instance(inst: Instance, options: SolveOptions | None, decompose: boo
                 break
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            try:
-                list(pool.map(work, order))
-            except BaseException:
-                stopper.stop()  # a part failed: the part beside it stops now, not at its time limit
-                raise
+            for done in as_completed([pool.submit(work, k) for k in order]):
+                done.result()  # in the order they end, so that a failure is raised at once
     if last is not None and not state["stop"]:
         state["rest"] = float(parts[last].size)
         work(last, options)

@@ -6,6 +6,7 @@ instead of at the time limit, writing no plan."""
 from __future__ import annotations
 
 import _thread
+import os
 import signal
 import subprocess
 import sys
@@ -227,3 +228,36 @@ def test_ctrl_c_in_planner_optimise_stops_at_once_and_writes_no_plan(tmp_path):
     assert seconds < 30.0
     assert "interrupted" in stderr and "no plan was written" in " ".join(stderr.split())
     assert not (out / "summary.json").exists()
+
+
+def test_a_part_that_fails_beside_another_stops_it_and_the_error_is_raised(monkeypatch):
+    # three hard parts two at a time: the second fails 2 s in, while the first (a HiGHS run of
+    # 80 s) is in its run; the error reaches the caller within seconds, the first part's run
+    # interrupted, and the third part never starts
+    import highspy
+
+    sites, services, pairs, scenario = _copies_of_the_hard_instance(3)
+    inst = op.build_instance(op.inputs_from_frames(sites, services, scenario, pair_costs=pairs))
+    started, runs = [], []
+    real_part, real_run = op._solve_part, hd.run_highs
+
+    def part(sub, *a, **k):
+        started.append(sub.site_ids[0][:2])
+        if len(started) == 2:
+            time.sleep(2.0)
+            raise RuntimeError("this part failed")
+        return real_part(sub, *a, **k)
+
+    def run_spy(h, stopper=None):
+        real_run(h, stopper)
+        runs.append(h.getModelStatus())
+
+    monkeypatch.setattr(op, "_solve_part", part)
+    monkeypatch.setattr(hd, "run_highs", run_spy)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    t0 = time.perf_counter()
+    with pytest.raises(RuntimeError, match="this part failed"):
+        op.solve_instance(inst, SolveOptions(time_limit_s=120.0))
+    assert time.perf_counter() - t0 < 30.0
+    assert len(started) == 2
+    assert runs[-1] == highspy.HighsModelStatus.kInterrupt
