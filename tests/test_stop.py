@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 
+import highspy
 import numpy as np
 import pandas as pd
 import pytest
@@ -141,6 +142,34 @@ def _copies_of_the_hard_instance(n_copies: int):
     return (*tables, scenario)
 
 
+def _three_hard_parts():
+    sites, services, pairs, scenario = _copies_of_the_hard_instance(3)
+    return op.build_instance(op.inputs_from_frames(sites, services, scenario, pair_costs=pairs))
+
+
+def _watch_parts_and_runs(monkeypatch, failing_part: int | None = None):
+    """Spies: the parts started (their copy's prefix, in order) and every HiGHS run's model
+    status at its end; with ``failing_part``, the part started in that place (1, 2, ...)
+    raises 2 s in instead of being solved."""
+    started, runs = [], []
+    real_part, real_run = op._solve_part, hd.run_highs
+
+    def part(sub, *a, **k):
+        started.append(sub.site_ids[0][:2])
+        if len(started) == failing_part:
+            time.sleep(2.0)
+            raise RuntimeError("this part failed")
+        return real_part(sub, *a, **k)
+
+    def run(h, stopper=None):
+        real_run(h, stopper)
+        runs.append(h.getModelStatus())
+
+    monkeypatch.setattr(op, "_solve_part", part)
+    monkeypatch.setattr(hd, "run_highs", run)
+    return started, runs
+
+
 @pytest.fixture
 def ctrl_c_after():
     """Ctrl-C (SIGINT to the main thread) after the given seconds, as a terminal does; Python's
@@ -167,25 +196,10 @@ def test_ctrl_c_stops_every_part_at_once_and_is_raised(monkeypatch, ctrl_c_after
     # time on one thread each (threads unset), or one after another (threads = 1). Ctrl-C
     # 3 s in: the runs in hand end "interrupted", no part starts after it (runs of at most two
     # parts, or one), and the KeyboardInterrupt reaches the caller within seconds
-    sites, services, pairs, scenario = _copies_of_the_hard_instance(3)
-    inst = op.build_instance(op.inputs_from_frames(sites, services, scenario, pair_costs=pairs))
+    inst = _three_hard_parts()
     parts, _ = op.split_parts(inst.data)
     assert len(parts) == 3
-    import highspy
-
-    parts_started, runs = [], []
-    real_part, real_run = op._solve_part, hd.run_highs
-
-    def part_spy(sub, *a, **k):
-        parts_started.append(sub.site_ids[0][:2])
-        return real_part(sub, *a, **k)
-
-    def run_spy(h, stopper=None):
-        real_run(h, stopper)
-        runs.append(h.getModelStatus())
-
-    monkeypatch.setattr(op, "_solve_part", part_spy)
-    monkeypatch.setattr(hd, "run_highs", run_spy)
+    parts_started, runs = _watch_parts_and_runs(monkeypatch)
     ctrl_c_after(3.0)
     t0 = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
@@ -234,26 +248,8 @@ def test_a_part_that_fails_beside_another_stops_it_and_the_error_is_raised(monke
     # three hard parts two at a time: the second fails 2 s in, while the first (a HiGHS run of
     # 80 s) is in its run; the error reaches the caller within seconds, the first part's run
     # interrupted, and the third part never starts
-    import highspy
-
-    sites, services, pairs, scenario = _copies_of_the_hard_instance(3)
-    inst = op.build_instance(op.inputs_from_frames(sites, services, scenario, pair_costs=pairs))
-    started, runs = [], []
-    real_part, real_run = op._solve_part, hd.run_highs
-
-    def part(sub, *a, **k):
-        started.append(sub.site_ids[0][:2])
-        if len(started) == 2:
-            time.sleep(2.0)
-            raise RuntimeError("this part failed")
-        return real_part(sub, *a, **k)
-
-    def run_spy(h, stopper=None):
-        real_run(h, stopper)
-        runs.append(h.getModelStatus())
-
-    monkeypatch.setattr(op, "_solve_part", part)
-    monkeypatch.setattr(hd, "run_highs", run_spy)
+    inst = _three_hard_parts()
+    started, runs = _watch_parts_and_runs(monkeypatch, failing_part=2)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     t0 = time.perf_counter()
     with pytest.raises(RuntimeError, match="this part failed"):
