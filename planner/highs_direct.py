@@ -515,9 +515,9 @@ class HighsStopper:
     start or while they run) cancels every HiGHS run ``started`` here and not yet
     ``finished`` with highspy's own user interrupt (``HandleUserInterrupt``, ``cancelSolve``:
     HiGHS's interrupt callbacks end the run at HiGHS's next check, model status
-    "interrupted"), ends each run started here after it at once, stops every stopper made from
-    it with ``child()``, and makes ``is_set()`` true, so that it serves as the stop event of the
-    searches' loops. Used when the searches beside HiGHS fail (HiGHS stops at once instead of
+    "interrupted"), ends each run started here after it at once, stops every stopper made with
+    it as ``parent`` (a part of its work, which may also be stopped alone), and makes
+    ``is_set()`` true, so that it serves as the stop event of the searches' loops. Used when the searches beside HiGHS fail (HiGHS stops at once instead of
     at its time limit), when HiGHS beside the searches is done (their restricted solves stop
     with it), and when a solve is given up (Ctrl-C, or one part's solve raised: the other
     parts' runs stop with it). The callbacks are switched on only when a run is stopped: HiGHS
@@ -530,10 +530,6 @@ class HighsStopper:
         self._stopped = False
         if parent is not None:
             parent._adopt(self)
-
-    def child(self) -> HighsStopper:
-        """A stopper of part of this one's work: stopped with it, or on its own."""
-        return HighsStopper(self)
 
     def _adopt(self, child: HighsStopper) -> None:
         with self._lock:
@@ -797,7 +793,7 @@ def _lagrangian_applies(data: ModelData) -> bool:
 
 
 def _lagrangian(data: ModelData, start, search_s: float, mult: Multipliers | None,
-                stop: HighsStopper | threading.Event | None = None):
+                stop: HighsStopper | None = None):
     """The Lagrangian relaxation from the plan ``start`` and the multipliers ``mult``, for
     ``LAGRANGE_SHARE`` of the searches' time ``search_s`` (at most ``LAGRANGE_MAX_S``; below
     ``LAGRANGE_MIN_PAIRS`` pairs at most ``HEURISTIC_LAG_S``), or until ``stop`` is set.

@@ -38,7 +38,13 @@ import numpy as np
 import pandas as pd
 
 from planner.errors import InputFileError, PlannerError, SolverError, ValidationError
-from planner.highs_direct import HighsStopper, call_stoppable
+from planner.highs_direct import (
+    HighsStopper,
+    call_stoppable,
+    feasible_without,
+    solve_elastic,
+    solve_highs,
+)
 from planner.model import (
     DISPOSE,
     FEASIBLE,
@@ -1066,8 +1072,6 @@ def _solve_part(sub: ModelData, options: SolveOptions, limit: float | None, star
                 stopper: HighsStopper | None = None) -> Solution:
     opts = replace(options, time_limit_s=limit)
     if options.solver == "highs":
-        from planner.highs_direct import solve_highs
-
         return solve_highs(sub, opts, start=start, stopper=stopper)
     from planner.model import solve_pulp
 
@@ -1339,8 +1343,6 @@ _RULE_NAMES = {"budget": "the budget (capex_budget_gbp)", "max_disposals": "the 
 def diagnose_part(sub: ModelData, options: SolveOptions, stopper: HighsStopper | None = None) -> list[Finding]:
     """Explain an infeasible part: the least the plan must break (an elastic model), and which
     rule groups, left out one at a time, would allow a plan (until ``stopper`` stops it)."""
-    from planner.highs_direct import feasible_without, solve_elastic
-
     out: list[Finding] = []
     active = []
     if sub.budget is not None:

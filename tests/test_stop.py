@@ -69,7 +69,7 @@ def test_one_stop_ends_every_run_registered_with_it_or_with_a_child():
 
 def test_a_child_stopped_alone_leaves_its_parent_and_siblings_running():
     parent = hd.HighsStopper()
-    a, b = parent.child(), parent.child()
+    a, b = hd.HighsStopper(parent), hd.HighsStopper(parent)
     a.stop()
     assert a.is_set() and not parent.is_set() and not b.is_set()
 
