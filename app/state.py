@@ -266,9 +266,10 @@ def _slot(path: str, key: str, scenario_toml: str, time_limit_s: float | None, s
     return _Slot()
 
 
-def _run_optimiser(path: str, scenario_toml: str, time_limit_s: float | None, solver: str, say):
+def _run_optimiser(path: str, scenario_toml: str, time_limit_s: float | None, solver: str, say, tick=None):
     """Build, solve and explain (``planner.optimise`` stage by stage, so that the page can show
-    each stage)."""
+    each stage). ``tick`` is called about every 0.2 s while the solver runs; what it raises
+    stops the solve (``planner.optimise.solve_instance``)."""
     import tomllib
 
     from planner.model import SolveOptions
@@ -284,23 +285,35 @@ def _run_optimiser(path: str, scenario_toml: str, time_limit_s: float | None, so
     inst = build_instance(inputs)
     say(f"Solving: {inst.data.n_pairs:,} allowed moves, {inst.data.n_cover:,} access rules"
         + (f", at most {time_limit_s:g} s" if time_limit_s else "") + "...")
-    outcome = solve_instance(inst, options)
+    outcome = solve_instance(inst, options, tick=tick)
     say(f"Solver finished: {outcome.status} in {outcome.solve_seconds:.1f} s ({outcome.n_parts} parts). "
         "Explaining the decisions...")
     return make_plan(inst, outcome, options)
 
 
-def solve(scenario_toml: str, time_limit_s: float | None, solver: str = "highs", progress=None):
+def solve(scenario_toml: str, time_limit_s: float | None, solver: str = "highs", progress=None, tick=None):
     """The optimiser's ``Plan`` for the current register and these settings. Cached on the
-    register's content, the settings and the solver options: the same run solves once."""
+    register's content, the settings and the solver options: the same run solves once.
+
+    ``tick``: called about every 0.2 s while the solve runs, and while this waits for the same
+    run submitted elsewhere. The page passes one that redraws the time taken; Streamlit raises
+    a stop or rerun request (the Stop button, the app's Stop, any other action on the page)
+    from those redraws, which stops the solve within seconds and leaves nothing cached,
+    instead of the request waiting for the solve's time limit."""
     key = solve_key(scenario_toml, time_limit_s, solver)
     slot = _slot(*key)
-    with slot.lock:
+    while not slot.lock.acquire(timeout=0.2):
+        if tick is not None:
+            tick()
+    try:
         if slot.plan is None:
-            slot.plan = _run_optimiser(key[0], scenario_toml, time_limit_s, solver, progress or (lambda _m: None))
+            slot.plan = _run_optimiser(key[0], scenario_toml, time_limit_s, solver,
+                                       progress or (lambda _m: None), tick)
         elif progress is not None:
             progress("The same register and settings were solved before: using that answer.")
         return slot.plan
+    finally:
+        slot.lock.release()
 
 
 def solved_here(scenario_toml: str, time_limit_s: float | None, solver: str = "highs") -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import time
 from collections.abc import Iterator
 
 import pandas as pd
@@ -115,3 +116,24 @@ def kpi_row(cards: list[tuple[str, str, str | None]], per_row: int = 3) -> None:
 def no_register_hint() -> None:
     st.info("No register is open yet. Build the sample place with `./run setup` (it opens automatically), or "
             "start one on the **Data** page by adding your files.")
+
+
+def solve_clock(time_limit_s: float | None, stop_key: str):
+    """What the page shows while a solve runs: a Stop button and the time taken so far. Returns
+    the ``tick`` to give ``state.solve``: it redraws the time once a second, and Streamlit
+    delivers a stop or rerun request (this button, the app's own Stop, any other action on the
+    page) at such a redraw, which stops the solve (the request raises out of ``tick``)."""
+    st.button("Stop the run", key=stop_key, icon=":material/stop_circle:",
+              help="Stops the solver within a second or so. Nothing is stored; run again to start over.")
+    shown = st.empty()
+    t0 = time.monotonic()
+    last = [-1]
+
+    def tick() -> None:
+        seconds = int(time.monotonic() - t0)
+        if seconds != last[0]:
+            last[0] = seconds
+            limit = f"the solver's time limit is {time_limit_s:,.0f} s" if time_limit_s else "no time limit"
+            shown.caption(f"{seconds:,} s so far; {limit}.")
+
+    return tick

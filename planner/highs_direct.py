@@ -583,13 +583,16 @@ def run_highs(h, stopper: HighsStopper | None = None) -> None:
         stopper.finished(h)
 
 
-def call_stoppable(fn, stopper: HighsStopper):
+def call_stoppable(fn, stopper: HighsStopper, tick=None, tick_s: float = 0.2):
     """``fn()`` on a thread of its own while the calling thread waits, so that a
     KeyboardInterrupt (Ctrl-C) reaching the caller is acted on at once: ``stopper.stop()``
     (``fn``'s HiGHS runs and searches, given ``stopper``, end at their next check), then, once
     ``fn`` has ended, the interrupt is raised. Python raises Ctrl-C only on the main thread and
     only between its own steps, which a HiGHS run on the main thread holds off until it returns
-    (up to its whole time limit). ``fn``'s own error, or its value, is passed on."""
+    (up to its whole time limit). ``tick()``, when given, is called about every ``tick_s``
+    seconds while ``fn`` runs; whatever it raises is treated the same way (a front end's stop
+    or rerun request, raised from its own calls in ``tick``). ``fn``'s own error, or its value,
+    is passed on."""
     out: dict[str, object] = {}
     # an event, not Thread.join: on Python 3.11 a join interrupted by Ctrl-C can leave the
     # thread marked as ended, after which join() returns at once while it still runs
@@ -605,8 +608,9 @@ def call_stoppable(fn, stopper: HighsStopper):
 
     threading.Thread(target=target, name="planner-solve", daemon=True).start()
     try:
-        while not finished.wait(0.2):
-            pass
+        while not finished.wait(tick_s):
+            if tick is not None:
+                tick()
     except BaseException:
         stopper.stop()
         finished.wait()

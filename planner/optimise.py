@@ -1078,7 +1078,8 @@ def _solve_part(sub: ModelData, options: SolveOptions, limit: float | None, star
     return solve_pulp(sub, opts)
 
 
-def solve_instance(inst: Instance, options: SolveOptions | None = None, decompose: bool = True) -> Outcome:
+def solve_instance(inst: Instance, options: SolveOptions | None = None, decompose: bool = True,
+                   tick=None) -> Outcome:
     """Solve every independent part and combine the answers; diagnose when there is no plan.
 
     Ctrl-C (a KeyboardInterrupt) ends it within a second or two, whatever the time limit: on
@@ -1087,10 +1088,16 @@ def solve_instance(inst: Instance, options: SolveOptions | None = None, decompos
     KeyboardInterrupt back until it returns, and a wait for the parts solved two at a time
     would last to their time limits; the interrupt stops every HiGHS run and search of the
     solve (``HighsStopper``) and is raised once they have ended. So does an error in one part
-    solved two at a time: the other part stops with it."""
+    solved two at a time: the other part stops with it.
+
+    ``tick``: a function called about every 0.2 s while the solve runs (then on a thread of its
+    own on any calling thread); when it raises, the solve is stopped the same way and its error
+    raised once the runs have ended. This is how a front end stops a solve: the app's page
+    shows the time taken from ``tick``, and Streamlit raises a stop or rerun request (the
+    page's Stop button, the app's own Stop) from those calls."""
     stopper = HighsStopper()
-    if threading.current_thread() is threading.main_thread():
-        return call_stoppable(lambda: _solve_instance(inst, options, decompose, stopper), stopper)
+    if tick is not None or threading.current_thread() is threading.main_thread():
+        return call_stoppable(lambda: _solve_instance(inst, options, decompose, stopper), stopper, tick)
     return _solve_instance(inst, options, decompose, stopper)
 
 

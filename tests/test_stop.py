@@ -257,3 +257,44 @@ def test_a_part_that_fails_beside_another_stops_it_and_the_error_is_raised(monke
     assert time.perf_counter() - t0 < 30.0
     assert len(started) == 2
     assert runs[-1] == highspy.HighsModelStatus.kInterrupt
+
+
+class _PageStopped(BaseException):
+    """Stands in for Streamlit's stop and rerun requests (BaseExceptions raised from its calls)."""
+
+
+def test_a_tick_that_raises_stops_the_solve_from_any_thread(monkeypatch):
+    # how the app stops a solve: its script runs on a thread that is not the main one, and the
+    # page's tick (called while the solve runs) raises Streamlit's stop request 3 s in. The
+    # runs in hand end "interrupted", no part starts after it, the tick's own error reaches the
+    # caller within seconds (not the parts' shares of 120 s), and the tick was called
+    # throughout the wait, not once
+    inst = _three_hard_parts()
+    parts_started, runs = _watch_parts_and_runs(monkeypatch)
+    calls: list[float] = []
+    out: dict[str, object] = {}
+
+    def tick() -> None:
+        calls.append(time.perf_counter())
+        if calls[-1] - calls[0] > 3.0:
+            raise _PageStopped()
+
+    def script() -> None:
+        t0 = time.perf_counter()
+        try:
+            op.solve_instance(inst, SolveOptions(time_limit_s=120.0), tick=tick)
+        except BaseException as exc:
+            out["error"] = exc
+        out["seconds"] = time.perf_counter() - t0
+
+    thread = threading.Thread(target=script, name="script-run")
+    thread.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert isinstance(out.get("error"), _PageStopped)
+    assert out["seconds"] < 30.0
+    assert len(calls) >= 10  # every ~0.2 s for 3 s
+    assert len(parts_started) == 2
+    S = highspy.HighsModelStatus
+    assert S.kInterrupt in runs
+    assert set(runs) <= {S.kInterrupt, S.kOptimal}

@@ -18,6 +18,7 @@ from app.ui import (
     no_register_hint,
     number,
     show_error,
+    solve_clock,
 )
 from planner.finance import ope_measures
 from planner.ledger import ledger_frame
@@ -146,7 +147,9 @@ with tab_why:
         if st.button("Explain the decisions", icon=":material/help:"):
             with st.status("Solving the scenario again to explain it...", expanded=True) as status:
                 try:
-                    explained = state.solve(toml_text, limit, solver, progress=status.write)
+                    steps = status.container()  # the stages above the clock and its Stop button
+                    explained = state.solve(toml_text, limit, solver, progress=steps.write,
+                                            tick=solve_clock(limit, "res_stop"))
                     status.update(label="Explained.", state="complete", expanded=False)
                 except Exception as exc:
                     status.update(label="Could not explain.", state="error")

@@ -8,11 +8,19 @@ import streamlit as st
 
 from app import scenario_form as sf
 from app import state
-from app.ui import gbp, kpi_row, no_register_hint, show_error
+from app.ui import gbp, kpi_row, no_register_hint, show_error, solve_clock
 from planner.errors import PlannerError
 from planner.scenario import KEYS, scenario_from_dict
 
 LAST_RUN_KEY = "last_run"
+
+
+def stopped_record(name: str, what_then: str) -> dict:
+    """The last run's record for a run that was stopped before it finished."""
+    return {"status": "stopped", "scenario_id": None, "npv": None, "gap": None, "totals": None, "findings": [],
+            "message": f"The run of scenario '{name}' was stopped before it finished (the Stop button, or "
+                       f"another action in the app while it ran). {what_then}"}
+
 
 st.title("Scenario")
 st.caption("Every setting of the co-location and disposal model. **Run** finds the plan with the highest net "
@@ -136,11 +144,19 @@ if submitted:
     except Exception as exc:
         show_error(exc)
         st.stop()
+    # kept if the run is stopped (Stop, or any other action on a page while it runs: Streamlit
+    # stops the script there, and no later line of this block runs)
+    st.session_state[LAST_RUN_KEY] = stopped_record(
+        name, "Nothing was stored. Run it again to start over (a run stopped early is not kept).")
     with st.status("Running the scenario...", expanded=True) as status:
         try:
-            plan = state.solve(toml_text, limit, progress=status.write)
+            steps = status.container()  # the stages above the clock and its Stop button
+            plan = state.solve(toml_text, limit, progress=steps.write, tick=solve_clock(limit, "sc_stop"))
             if plan.status in ("optimal", "feasible"):
-                status.write("Costing the plan year by year and storing it in the register...")
+                steps.write("Costing the plan year by year and storing it in the register...")
+                st.session_state[LAST_RUN_KEY] = stopped_record(
+                    name, "It was stopped while its plan was being costed and stored: the Results page "
+                          "lists it if it was stored.")
                 saved = state.save_run(plan, name, toml_text, settings, limit)
                 st.session_state[state.CURRENT_SCENARIO_KEY] = saved.scenario_id
                 st.session_state[LAST_RUN_KEY] = {"status": plan.status, "message": saved.message,
@@ -163,7 +179,9 @@ if submitted:
 last = st.session_state.get(LAST_RUN_KEY)
 if last:
     st.subheader("Last run")
-    if last["scenario_id"] is not None:
+    if last["status"] == "stopped":
+        st.warning(last["message"])
+    elif last["scenario_id"] is not None:
         t = last["totals"]
         st.success(last["message"])
         kpi_row([
