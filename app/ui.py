@@ -124,7 +124,7 @@ def solve_clock(time_limit_s: float | None, stop_key: str):
     delivers a stop or rerun request (this button, the app's own Stop, any other action on the
     page) at such a redraw, which stops the solve (the request raises out of ``tick``)."""
     st.button("Stop the run", key=stop_key, icon=":material/stop_circle:",
-              help="Stops the solver within a second or so. Nothing is stored; run again to start over.")
+              help="Stops the solver within seconds. Nothing is stored; run again to start over.")
     shown = st.empty()
     t0 = time.monotonic()
     last = [-1]

@@ -1082,7 +1082,8 @@ def solve_instance(inst: Instance, options: SolveOptions | None = None, decompos
                    tick=None) -> Outcome:
     """Solve every independent part and combine the answers; diagnose when there is no plan.
 
-    Ctrl-C (a KeyboardInterrupt) ends it within a second or two, whatever the time limit: on
+    Ctrl-C (a KeyboardInterrupt) ends it within seconds, whatever the time limit (a HiGHS run
+    in its presolve, which HiGHS does not interrupt, ends with the presolve): on
     the main thread the solve runs on a thread of its own while this one waits
     (``call_stoppable``), because a HiGHS run on the main thread holds Python's
     KeyboardInterrupt back until it returns, and a wait for the parts solved two at a time
