@@ -517,10 +517,11 @@ class HighsStopper:
     HiGHS's interrupt callbacks end the run at HiGHS's next check, model status
     "interrupted"), ends each run started here after it at once, stops every stopper made with
     it as ``parent`` (a part of its work, which may also be stopped alone), and makes
-    ``is_set()`` true, so that it serves as the stop event of the searches' loops. Used when the searches beside HiGHS fail (HiGHS stops at once instead of
-    at its time limit), when HiGHS beside the searches is done (their restricted solves stop
-    with it), and when a solve is given up (Ctrl-C, or one part's solve raised: the other
-    parts' runs stop with it). The callbacks are switched on only when a run is stopped: HiGHS
+    ``is_set()`` true, so that it serves as the stop event of the searches' loops. Used when
+    the searches beside HiGHS fail (HiGHS stops at once instead of at its time limit), when
+    HiGHS beside the searches is done (their restricted solves stop with it), and when a solve
+    is given up (Ctrl-C, the app's Stop, or one part's solve raised: the other parts' runs
+    stop with it). The callbacks are switched on only when a run is stopped: HiGHS
     calls them very often, and each call takes Python's lock, which would slow HiGHS."""
 
     def __init__(self, parent: HighsStopper | None = None):
