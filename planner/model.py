@@ -612,8 +612,125 @@ _WARNINGS_LOCK = threading.Lock()
 _CBC_BOUND = re.compile(r"^(Lower bound|Objective value):\s*([-+0-9.eE]+)", re.M)
 
 
-def solve_pulp(data: ModelData, options: SolveOptions = SolveOptions(solver="highs-pulp")) -> Solution:
-    """Build the PuLP model and solve it with HiGHS (through PuLP) or PuLP's bundled CBC."""
+CBC_GRACE_S = 5.0  # a CBC run still going this long after its time limit (or a tenth of the limit, if more) is ended
+CBC_POLL_S = 0.2  # how often a CBC run is checked for its deadline and a stop
+
+
+class CbcRun:
+    """One CBC process, in the form ``planner.highs_direct.HighsStopper`` stops a run in:
+    ``cancelSolve()`` ends the process (SIGTERM). ``HandleUserInterrupt`` is only for that
+    likeness (HiGHS's switch for its interrupt callbacks)."""
+
+    def __init__(self, proc) -> None:
+        self.proc = proc
+        self.cancelled = False
+        self.HandleUserInterrupt = False
+
+    def cancelSolve(self) -> None:
+        self.cancelled = True
+        if self.proc.poll() is None:
+            self.proc.terminate()
+
+
+def _end_process(proc) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=2.0)
+        except Exception:
+            proc.kill()
+            proc.wait()
+
+
+def run_cbc(prob, options: SolveOptions, warm_start: bool, stopper=None, cbc_path: str | None = None):
+    """Solve the PuLP model ``prob`` with PuLP's bundled CBC (or the executable ``cbc_path``),
+    run here rather than by PuLP so that it keeps to its time limit and can be stopped: the
+    bundled CBC 2.10.3 does not look at its time limit (``-sec``) before it has solved its
+    first LP relaxation, which took minutes on the OR-Library capa instances' 100,000 moves
+    (an instance given 20 s still running after 120 s; nor does it heed SIGINT there). A run
+    still going ``CBC_GRACE_S`` (or a tenth of the limit, if more) after its limit is ended,
+    with no plan (CBC writes its plan only when it stops by itself). ``stopper``'s ``stop()``
+    (Ctrl-C, the app's Stop) ends it too. The model is written and the answer read back with
+    PuLP's own functions (``writeMPS``, ``writesol``, ``readsol_MPS``), as PuLP's CBC does;
+    the CBC options are those PuLP's gives it. Returns (the log text, None or why there is
+    no plan: "interrupted" or the time-limit message); the plan, when there is one, is in
+    ``prob``'s variables and status."""
+    import subprocess
+
+    import pulp
+
+    # PuLP warns that PULP_CBC_CMD goes in PuLP 4 (pinned below 4). The warning filters are the
+    # whole process's: hidden only while the object is made, and one thread at a time, so that
+    # two parts solved at once cannot leave every warning hidden (a thread putting back the
+    # other's "ignore") nor hide other sessions' warnings for the length of a solve
+    with _WARNINGS_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        cmd = pulp.PULP_CBC_CMD(msg=False)
+    path = cbc_path or cmd.path
+    limit = options.time_limit_s
+    with tempfile.TemporaryDirectory(prefix="planner-cbc-") as tmp:
+        mps, sol, mst, log = (os.path.join(tmp, f"model.{ext}") for ext in ("mps", "sol", "mst", "log"))
+        vs, var_names, row_names, _objective = prob.writeMPS(mps, rename=1)
+        args = [path, mps]
+        if prob.sense == pulp.LpMaximize:
+            args.append("-max")
+        if warm_start:
+            cmd.writesol(mst, prob, vs, var_names, row_names)
+            args += ["-mips", mst]
+        if limit is not None:
+            args += ["-sec", repr(float(limit))]
+        args += ["-ratio", repr(float(options.mip_rel_gap)), "-allow", repr(float(options.mip_abs_gap))]
+        if options.threads is not None:
+            args += ["-threads", str(int(options.threads))]
+        args += ["-timeMode", "elapsed", "-solve", "-printingOptions", "all", "-solution", sol]
+        t0 = time.monotonic()
+        deadline = None if limit is None else t0 + float(limit) + max(CBC_GRACE_S, 0.1 * float(limit))
+        overran = False
+        with open(log, "w", encoding="utf-8") as out:
+            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        run = CbcRun(proc)
+        if stopper is not None:
+            stopper.started(run)
+        try:
+            while True:
+                try:
+                    proc.wait(timeout=CBC_POLL_S)
+                    break
+                except subprocess.TimeoutExpired:
+                    if deadline is not None and time.monotonic() > deadline:
+                        overran = True
+                        _end_process(proc)
+                        break
+        except BaseException:
+            _end_process(proc)  # nothing is left running behind an error or Ctrl-C
+            raise
+        finally:
+            if stopper is not None:
+                stopper.finished(run)
+        with open(log, encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+        if options.msg:
+            print(text, end="", flush=True)
+        if overran:
+            return text, (f"CBC did not stop at its time limit of {float(limit):g} s and was ended after "
+                          f"{time.monotonic() - t0:.0f} s, with no plan (it had not finished its first LP "
+                          "relaxation or its setup; HiGHS, the default solver, keeps to its limit)")
+        if run.cancelled:
+            return text, "interrupted"
+        if proc.returncode != 0 or not os.path.exists(sol):
+            tail = " / ".join(text.strip().splitlines()[-3:])
+            raise SolverError(f"CBC failed (exit code {proc.returncode}){': ' + tail if tail else ''}")
+        status, values, _dj, _pi, _slack, sol_status = cmd.readsol_MPS(sol, prob, vs, var_names, row_names)
+        prob.assignVarsVals(values)
+        prob.assignStatus(status, sol_status)
+        return text, None
+
+
+def solve_pulp(data: ModelData, options: SolveOptions = SolveOptions(solver="highs-pulp"),
+               stopper=None) -> Solution:
+    """Build the PuLP model and solve it with HiGHS (through PuLP) or PuLP's bundled CBC
+    (``run_cbc``). ``stopper`` (a ``planner.highs_direct.HighsStopper``): its ``stop()`` ends
+    the run early (HiGHS at its next check, CBC's process at once)."""
     import pulp
 
     t0 = time.perf_counter()
@@ -623,56 +740,47 @@ def solve_pulp(data: ModelData, options: SolveOptions = SolveOptions(solver="hig
     name = "cbc" if options.solver == "cbc" else "highs-pulp"
     t1 = time.perf_counter()
     if name == "cbc":
-        fd, log = tempfile.mkstemp(prefix="cbc_", suffix=".log")
-        os.close(fd)
-        try:
-            if start is not None:
-                for j, v in enumerate(start[0]):
-                    y[j].setInitialValue(int(v))
-                on = set(start[1].tolist())
-                for p in range(data.n_pairs):
-                    x[p].setInitialValue(1 if p in on else 0)
-            # PuLP warns that PULP_CBC_CMD goes in PuLP 4 (pinned below 4). The warning filters
-            # are the whole process's: hidden only while the solver object is made, and one
-            # thread at a time, so that two parts solved at once cannot leave every warning
-            # hidden (a thread putting back the other's "ignore") nor hide other sessions'
-            # warnings for the length of a solve
-            with _WARNINGS_LOCK, warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                solver = pulp.PULP_CBC_CMD(msg=options.msg, timeLimit=options.time_limit_s,
-                                           gapRel=options.mip_rel_gap, gapAbs=options.mip_abs_gap,
-                                           threads=options.threads, logPath=log,
-                                           warmStart=start is not None)
-            prob.solve(solver)
-            with open(log, encoding="utf-8", errors="replace") as fh:
-                text = fh.read()
-        finally:
-            os.unlink(log)
+        if start is not None:
+            for j, v in enumerate(start[0]):
+                y[j].setInitialValue(int(v))
+            on = set(start[1].tolist())
+            for p in range(data.n_pairs):
+                x[p].setInitialValue(1 if p in on else 0)
+        text, stopped = run_cbc(prob, options, start is not None, stopper)
         seconds = time.perf_counter() - t1
-        # PuLP reports "Optimal" for a time-limited run holding a plan: read sol_status.
-        if prob.status == pulp.LpStatusInfeasible or prob.sol_status == pulp.LpSolutionInfeasible:
-            status = INFEASIBLE
-        elif prob.sol_status == pulp.LpSolutionOptimal:
-            status = OPTIMAL
-        elif prob.sol_status == pulp.LpSolutionIntegerFeasible:
-            status = FEASIBLE
-        else:
-            status = NO_SOLUTION
         bound = None
-        found = dict(_CBC_BOUND.findall(text))
-        if "Lower bound" in found:
-            bound = float(found["Lower bound"])
-        elif status == OPTIMAL and "Objective value" in found:
-            bound = float(found["Objective value"])
-        message = "" if status != FEASIBLE else "time limit reached"
+        if stopped is not None:
+            status, message = NO_SOLUTION, stopped
+        else:
+            # PuLP reports "Optimal" for a time-limited run holding a plan: read sol_status.
+            if prob.status == pulp.LpStatusInfeasible or prob.sol_status == pulp.LpSolutionInfeasible:
+                status = INFEASIBLE
+            elif prob.sol_status == pulp.LpSolutionOptimal:
+                status = OPTIMAL
+            elif prob.sol_status == pulp.LpSolutionIntegerFeasible:
+                status = FEASIBLE
+            else:
+                status = NO_SOLUTION
+            found = dict(_CBC_BOUND.findall(text))
+            if "Lower bound" in found:
+                bound = float(found["Lower bound"])
+            elif status == OPTIMAL and "Objective value" in found:
+                bound = float(found["Objective value"])
+            message = "" if status != FEASIBLE else "time limit reached"
     else:
-        from planner.highs_direct import match_thread_scheduler, quiet_banner
+        from planner.highs_direct import match_thread_scheduler, quiet_banner, run_highs
+
+        class StoppableHiGHS(pulp.HiGHS):
+            """PuLP's HiGHS with its run registered with ``stopper``."""
+
+            def callSolver(self, lp):
+                run_highs(lp.solverModel, stopper)
 
         if not options.msg:
             quiet_banner()
         match_thread_scheduler(options.threads)
-        solver = pulp.HiGHS(msg=options.msg, timeLimit=options.time_limit_s, gapRel=options.mip_rel_gap,
-                            gapAbs=options.mip_abs_gap, threads=options.threads)
+        solver = StoppableHiGHS(msg=options.msg, timeLimit=options.time_limit_s, gapRel=options.mip_rel_gap,
+                                gapAbs=options.mip_abs_gap, threads=options.threads)
         prob.solve(solver)
         seconds = time.perf_counter() - t1
         h = prob.solverModel

@@ -1075,7 +1075,7 @@ def _solve_part(sub: ModelData, options: SolveOptions, limit: float | None, star
         return solve_highs(sub, opts, start=start, stopper=stopper)
     from planner.model import solve_pulp
 
-    return solve_pulp(sub, opts)
+    return solve_pulp(sub, opts, stopper=stopper)
 
 
 def solve_instance(inst: Instance, options: SolveOptions | None = None, decompose: bool = True,
@@ -1198,8 +1198,11 @@ def _solve_instance(inst: Instance, options: SolveOptions | None, decompose: boo
         return Outcome(INFEASIBLE, options.solver, None, time.perf_counter() - t0, len(parts), n_solves, found,
                        "no plan meets every rule")
     if any(r is None or not r.solved for r in results):
+        # a part's own reason, where it has one (CBC ended for overrunning its limit)
+        why = sorted({r.message for r in results if r is not None and not r.solved and r.message
+                      and r.message not in ("time limit reached", "interrupted")})
         return Outcome(NO_SOLUTION, options.solver, None, seconds, len(parts), n_solves, [],
-                       "no plan was found within the time limit")
+                       "no plan was found within the time limit" + "".join(f"; {w}" for w in why))
     # combine
     y = np.ones(data.n_sites, dtype=np.int8)
     chosen = np.full(data.n_services, -1, dtype=np.int64)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import _thread
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,9 +20,11 @@ import pandas as pd
 import pytest
 
 import planner.highs_direct as hd
+import planner.model as model
 import planner.optimise as op
+from planner.errors import SolverError
 from planner.highs_direct import _run_mip, build_matrix
-from planner.model import FEASIBLE, SolveOptions
+from planner.model import FEASIBLE, NO_SOLUTION, SolveOptions
 from tests.test_bench_instances import as_spec_tables
 from tests.test_beside import _force_beside, _hard_sscflp
 
@@ -298,3 +301,106 @@ def test_a_tick_that_raises_stops_the_solve_from_any_thread(monkeypatch):
     S = highspy.HighsModelStatus
     assert S.kInterrupt in runs
     assert set(runs) <= {S.kInterrupt, S.kOptimal}
+
+
+class _CbcRuns(list):
+    """Spy: every CBC run (``planner.model.CbcRun``) made while it is in place."""
+
+    def __init__(self, monkeypatch):
+        super().__init__()
+        seen = self
+
+        class Run(model.CbcRun):
+            def __init__(self, proc):
+                super().__init__(proc)
+                seen.append(self)
+
+        monkeypatch.setattr(model, "CbcRun", Run)
+
+
+@pytest.mark.parametrize("solver", ["cbc", "highs-pulp"])
+def test_a_stop_ends_a_cbc_or_pulp_highs_run_at_once(monkeypatch, solver):
+    # the fallback solvers are stopped as HiGHS is (Ctrl-C, the app's Stop): CBC's process is
+    # ended (before 2026-12-01 neither was reached, and each ran to its time limit); the
+    # 30 x 100 instance is one neither proves in 60 s
+    d = _hard_sscflp()
+    cbc_runs = _CbcRuns(monkeypatch)
+    stopper = _Seen()
+
+    def stop_when_running() -> None:
+        stopper.running.wait(60)
+        time.sleep(1.0)
+        stopper.stop()
+
+    threading.Thread(target=stop_when_running, daemon=True).start()
+    t0 = time.perf_counter()
+    sol = model.solve_pulp(d, SolveOptions(solver=solver, time_limit_s=60.0, threads=1), stopper=stopper)
+    assert time.perf_counter() - t0 < 30.0
+    assert sol.message == "interrupted"
+    if solver == "cbc":
+        assert sol.status == NO_SOLUTION  # CBC writes its plan only when it stops by itself
+        assert len(cbc_runs) == 1 and cbc_runs[0].proc.poll() is not None  # its process has ended
+    else:
+        assert sol.status in (FEASIBLE, NO_SOLUTION)
+
+
+def _fake_cbc(tmp_path, body: str) -> str:
+    """An executable standing in for CBC: writes its process id, then runs ``body``."""
+    path = tmp_path / "cbc"
+    path.write_text(f"#!/bin/sh\necho $$ > {tmp_path / 'pid'}\n{body}\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_a_cbc_run_that_ignores_its_time_limit_is_ended_with_no_plan(monkeypatch, tmp_path):
+    # PuLP's bundled CBC does not look at its time limit before its first LP relaxation is
+    # solved (minutes on the OR-Library capa instances' 100,000 moves): a run still going
+    # CBC_GRACE_S after its limit is ended, and the answer says so, with no plan
+    fake = _fake_cbc(tmp_path, "exec sleep 60")
+    monkeypatch.setattr(model, "CBC_GRACE_S", 0.5)
+    real = model.run_cbc
+    monkeypatch.setattr(model, "run_cbc", lambda *a, **k: real(*a, **k, cbc_path=fake))
+    d = _hard_sscflp()
+    t0 = time.perf_counter()
+    sol = model.solve_pulp(d, SolveOptions(solver="cbc", time_limit_s=1.0))
+    assert time.perf_counter() - t0 < 15.0
+    assert sol.status == NO_SOLUTION and not sol.solved
+    assert "did not stop at its time limit of 1 s" in sol.message
+    pid = int((tmp_path / "pid").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # ended (and reaped), not left running
+    # the whole solve's answer (summary.json's message) gives that reason, not only "no plan"
+    sites, services, pairs, scenario = _copies_of_the_hard_instance(1)
+    inst = op.build_instance(op.inputs_from_frames(sites, services, scenario, pair_costs=pairs))
+    out = op.solve_instance(inst, SolveOptions(solver="cbc", time_limit_s=1.0))
+    assert out.status == NO_SOLUTION
+    assert re.search(r"^no plan was found within the time limit; CBC did not stop at its time limit of [0-9.]+ s",
+                     out.message)
+
+
+def test_a_cbc_that_fails_is_an_error_naming_its_exit_code(monkeypatch, tmp_path):
+    fake = _fake_cbc(tmp_path, "echo 'Coin0002I this model could not be read'\nexit 3")
+    real = model.run_cbc
+    monkeypatch.setattr(model, "run_cbc", lambda *a, **k: real(*a, **k, cbc_path=fake))
+    with pytest.raises(SolverError, match=r"CBC failed \(exit code 3\): Coin0002I this model could not be read"):
+        model.solve_pulp(_hard_sscflp(), SolveOptions(solver="cbc", time_limit_s=10.0))
+
+
+def test_a_tick_that_raises_stops_a_cbc_solve_and_its_process(monkeypatch):
+    # solve_instance hands its stopper to the PuLP solvers too: the app's Stop (a raising tick)
+    # ends a CBC run within seconds instead of at its 120-s limit, and no CBC is left running
+    sites, services, pairs, scenario = _copies_of_the_hard_instance(1)
+    inst = op.build_instance(op.inputs_from_frames(sites, services, scenario, pair_costs=pairs))
+    cbc_runs = _CbcRuns(monkeypatch)
+    calls: list[float] = []
+
+    def tick() -> None:
+        calls.append(time.perf_counter())
+        if cbc_runs and calls[-1] - calls[0] > 3.0:
+            raise _PageStopped()
+
+    t0 = time.perf_counter()
+    with pytest.raises(_PageStopped):
+        op.solve_instance(inst, SolveOptions(solver="cbc", time_limit_s=120.0), tick=tick)
+    assert time.perf_counter() - t0 < 40.0
+    assert len(cbc_runs) == 1 and cbc_runs[0].cancelled and cbc_runs[0].proc.poll() is not None
