@@ -668,6 +668,7 @@ def run_cbc(prob, options: SolveOptions, warm_start: bool, stopper=None, cbc_pat
         cmd = pulp.PULP_CBC_CMD(msg=False)
     path = cbc_path or cmd.path
     limit = options.time_limit_s
+    t0 = time.monotonic()  # the guard's clock counts the writing of the model too
     with tempfile.TemporaryDirectory(prefix="planner-cbc-") as tmp:
         mps, sol, mst, log = (os.path.join(tmp, f"model.{ext}") for ext in ("mps", "sol", "mst", "log"))
         vs, var_names, row_names, _objective = prob.writeMPS(mps, rename=1)
@@ -683,7 +684,6 @@ def run_cbc(prob, options: SolveOptions, warm_start: bool, stopper=None, cbc_pat
         if options.threads is not None:
             args += ["-threads", str(int(options.threads))]
         args += ["-timeMode", "elapsed", "-solve", "-printingOptions", "all", "-solution", sol]
-        t0 = time.monotonic()
         deadline = None if limit is None else t0 + float(limit) + max(CBC_GRACE_S, 0.1 * float(limit))
         overran = False
         with open(log, "w", encoding="utf-8") as out:
