@@ -134,6 +134,7 @@ def solve_clock(time_limit_s: float | None, stop_key: str):
         if seconds != last[0]:
             last[0] = seconds
             limit = f"the solver's time limit is {time_limit_s:,.0f} s" if time_limit_s else "no time limit"
-            shown.caption(f"{seconds:,} s so far; {limit}.")
+            shown.caption(f"{seconds:,} s so far; {limit}. Going to another page or changing anything in "
+                          "the app also stops the run.")
 
     return tick

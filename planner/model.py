@@ -713,8 +713,8 @@ def run_cbc(prob, options: SolveOptions, warm_start: bool, stopper=None, cbc_pat
             print(text, end="", flush=True)
         if overran:
             return text, (f"CBC did not stop at its time limit of {float(limit):g} s and was ended after "
-                          f"{time.monotonic() - t0:.0f} s, with no plan (it had not finished its first LP "
-                          "relaxation or its setup; HiGHS, the default solver, keeps to its limit)")
+                          f"{time.monotonic() - t0:.0f} s, with no plan (CBC does not look at its limit before it "
+                          "has solved its first LP relaxation; HiGHS, the default solver, keeps to its limit)")
         if run.cancelled:
             return text, "interrupted"
         if proc.returncode != 0 or not os.path.exists(sol):
