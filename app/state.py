@@ -267,28 +267,21 @@ def _slot(path: str, key: str, scenario_toml: str, time_limit_s: float | None, s
 
 
 def _run_optimiser(path: str, scenario_toml: str, time_limit_s: float | None, solver: str, say, tick=None):
-    """Build, solve and explain (``planner.optimise`` stage by stage, so that the page can show
-    each stage). ``tick`` is called about every 0.2 s while the solver runs; what it raises
-    stops the solve (``planner.optimise.solve_instance``)."""
+    """Read, build, solve and explain (``planner.optimise.optimise_inputs``, which tells ``say``
+    each stage as it starts, so that the page can show them). ``tick`` is called about every
+    0.2 s while the solver runs; what it raises stops the solve
+    (``planner.optimise.solve_instance``)."""
     import tomllib
 
     from planner.model import SolveOptions
-    from planner.optimise import build_instance, inputs_from_register, make_plan, solve_instance
+    from planner.optimise import inputs_from_register, optimise_inputs
     from planner.scenario import scenario_from_dict
 
     scenario = scenario_from_dict(tomllib.loads(scenario_toml), "the scenario form")
     options = SolveOptions(solver=solver, time_limit_s=time_limit_s)
     say("Reading and checking the register's sites, services and zones...")
     inputs = inputs_from_register(path, scenario)
-    say(f"Building the model: {len(inputs.sites):,} sites, {len(inputs.services):,} services, "
-        f"{0 if inputs.zones is None else len(inputs.zones):,} zones...")
-    inst = build_instance(inputs)
-    say(f"Solving: {inst.data.n_pairs:,} allowed moves, {inst.data.n_cover:,} access rules"
-        + (f", at most {time_limit_s:g} s" if time_limit_s else "") + "...")
-    outcome = solve_instance(inst, options, tick=tick)
-    say(f"Solver finished: {outcome.status} in {outcome.solve_seconds:.1f} s ({outcome.n_parts} parts). "
-        "Explaining the decisions...")
-    return make_plan(inst, outcome, options)
+    return optimise_inputs(inputs, options, progress=say, tick=tick)
 
 
 def solve(scenario_toml: str, time_limit_s: float | None, solver: str = "highs", progress=None, tick=None):

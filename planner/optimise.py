@@ -1762,21 +1762,34 @@ def _totals(inst: Instance, y: np.ndarray, chosen: np.ndarray) -> pd.DataFrame:
     return df
 
 
-def optimise_inputs(inputs: Inputs, options: SolveOptions | None = None, decompose: bool = True) -> Plan:
-    """Build, solve and explain (inputs already validated)."""
+def optimise_inputs(inputs: Inputs, options: SolveOptions | None = None, decompose: bool = True,
+                    progress=None, tick=None) -> Plan:
+    """Build, solve and explain (inputs already validated). ``progress(message)`` is told each
+    stage as it starts (the command line's and the app's running commentary); ``tick`` is
+    ``solve_instance``'s (called about every 0.2 s while the solver runs; what it raises stops
+    the solve)."""
     options = options or SolveOptions()
+    say = progress or (lambda _message: None)
+    say(f"Building the model: {len(inputs.sites):,} sites, {len(inputs.services):,} services, "
+        f"{0 if inputs.zones is None else len(inputs.zones):,} zones...")
     inst = build_instance(inputs)
-    outcome = solve_instance(inst, options, decompose=decompose)
+    say(f"Solving: {inst.data.n_pairs:,} allowed moves, {inst.data.n_cover:,} access rules"
+        + (f", at most {options.time_limit_s:g} s" if options.time_limit_s else "") + "...")
+    outcome = solve_instance(inst, options, decompose=decompose, tick=tick)
+    say(f"Solver finished: {outcome.status} in {outcome.solve_seconds:.1f} s ({outcome.n_parts:,} parts). "
+        "Explaining the decisions...")
     return make_plan(inst, outcome, options)
 
 
 def optimise(sites=None, services=None, scenario=None, zones=None, pair_costs=None, register=None,
              options: SolveOptions | None = None, out_dir: str | Path | None = None,
-             decompose: bool = True) -> Plan:
+             decompose: bool = True, progress=None, tick=None) -> Plan:
     """The whole optimiser from Python. ``sites``/``services``/``zones``/``pair_costs`` are CSV
     paths or pandas frames; or give ``register`` (a GeoPackage). ``scenario`` is a TOML path, a
-    dict or a Scenario. Writes the outputs into ``out_dir`` when given."""
+    dict or a Scenario. Writes the outputs into ``out_dir`` when given. ``progress`` and
+    ``tick``: see ``optimise_inputs``."""
     options = options or SolveOptions()
+    say = progress or (lambda _message: None)
     if scenario is None:
         raise PlannerError("a scenario is needed (a TOML file, a dict or a Scenario)")
     if isinstance(scenario, (str, Path)):
@@ -1786,6 +1799,7 @@ def optimise(sites=None, services=None, scenario=None, zones=None, pair_costs=No
         if clash:
             raise InputFileError(f"{out_dir}: already holds {', '.join(clash)}; nothing was solved or written. "
                                  f"Fix: give a new folder or move those files away.")
+    say("Reading and checking the sites, services, zones and pair costs...")
     if register is not None:
         inputs = inputs_from_register(register, scenario, pair_costs)
     elif isinstance(sites, pd.DataFrame):
@@ -1794,8 +1808,9 @@ def optimise(sites=None, services=None, scenario=None, zones=None, pair_costs=No
         if sites is None or services is None:
             raise PlannerError("give sites and services (CSV files or frames), or a register")
         inputs = read_inputs(sites, services, scenario, zones, pair_costs)
-    plan = optimise_inputs(inputs, options, decompose=decompose)
+    plan = optimise_inputs(inputs, options, decompose=decompose, progress=progress, tick=tick)
     if out_dir is not None:
+        say(f"Writing the outputs to {out_dir}...")
         plan.write(out_dir)
     return plan
 

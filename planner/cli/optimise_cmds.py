@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -47,11 +48,13 @@ def optimise_cmd(
         raise typer.Exit(2)
     try:
         options = SolveOptions(solver=solver, time_limit_s=time_limit_s, mip_rel_gap=gap, threads=threads)
-        plan = optimise(sites=None if sites is None else str(sites), services=None if services is None else str(services),
-                        scenario=str(scenario), zones=None if zones is None else str(zones),
-                        pair_costs=None if pair_costs is None else str(pair_costs),
-                        register=None if register is None else str(register), options=options, out_dir=out,
-                        decompose=not no_split)
+        with _Commentary(err, live=not quiet and err.is_terminal) as commentary:
+            plan = optimise(sites=None if sites is None else str(sites),
+                            services=None if services is None else str(services),
+                            scenario=str(scenario), zones=None if zones is None else str(zones),
+                            pair_costs=None if pair_costs is None else str(pair_costs),
+                            register=None if register is None else str(register), options=options, out_dir=out,
+                            decompose=not no_split, progress=commentary.stage, tick=commentary.tick)
     except ValidationError as exc:
         if exc.report is not None:
             exc.report.render(err, title="The input cannot be used")
@@ -77,6 +80,8 @@ def optimise_cmd(
     line += f"  ({plan.solve_seconds:.1f} s, {plan.solver}, {plan.n_parts} parts)"
     console.print(line)
     if not quiet:
+        if plan.npv_gbp is None and plan.message and not plan.findings:
+            console.print(f"  - {escape(plan.message)}")  # why there is no plan (no_solution)
         if plan.findings:
             for f in plan.findings:
                 console.print(f"  - {escape('[' + f.rule + ']')} {escape(f.message)}")
@@ -86,3 +91,37 @@ def optimise_cmd(
                           f"running costs saved £{o.running_cost_saving_gbp_per_year:,.0f} a year, one-off spend "
                           f"£{o.one_off_spend_gbp:,.0f}, {o.floor_area_released_m2:,.0f} m2 released")
         console.print(f"  outputs in {escape(str(out))}")
+
+
+class _Commentary:
+    """On a terminal, a live line on stderr while ``planner optimise`` runs: the stage (reading,
+    building, solving (with the time limit), explaining, writing) and, while the solver runs,
+    the seconds so far; it goes when the run ends. Elsewhere (a pipe, a log, --quiet) it
+    prints nothing, so that scripts read only the result."""
+
+    def __init__(self, err: Console, live: bool) -> None:
+        self.err, self.live = err, live
+        self.status = None
+        self.message = ""
+        self.since = 0.0
+
+    def __enter__(self) -> _Commentary:
+        if self.live:
+            self.status = self.err.status("Starting...")
+            self.status.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.status is not None:
+            self.status.__exit__(*exc)
+
+    def stage(self, message: str) -> None:
+        self.message = message.rstrip(".")
+        self.since = time.monotonic()
+        if self.status is not None:
+            self.status.update(escape(self.message) + "...")
+
+    def tick(self) -> None:
+        if self.status is not None:
+            seconds = time.monotonic() - self.since
+            self.status.update(f"{escape(self.message)}: {seconds:,.0f} s so far")
