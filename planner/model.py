@@ -555,8 +555,11 @@ def finish_solution(data: ModelData, status: str, solver: str, seconds: float, y
 
 
 # -- the PuLP model -------------------------------------------------------------------------------
-def build_pulp(data: ModelData, name: str = "colocation"):
-    """The model as a PuLP problem (minimising ``sum b y + sum c x``), with its variables."""
+def build_pulp(data: ModelData, name: str = "colocation", strong_link: bool = True):
+    """The model as a PuLP problem (minimising ``sum b y + sum c x``), with its variables.
+    ``strong_link=False`` leaves out the rows ``x_p <= y_j`` of services that take room (their
+    capacity rows already keep them out of a disposed site, so the plans are the same; the LP
+    is weaker but far smaller): see ``CBC_STRONG_MAX_PAIRS``."""
     import pulp
 
     prob = pulp.LpProblem(name, pulp.LpMinimize)
@@ -578,7 +581,8 @@ def build_pulp(data: ModelData, name: str = "colocation"):
             prob += (pulp.lpSum(float(data.space[data.pair_service[p]]) * x[p] for p in by_site[j])
                      <= float(data.capacity[j]) * y[j]), f"capacity_{j}"
         for p in by_site[j]:
-            prob += x[p] <= y[j], f"link_{p}"
+            if strong_link or not data.space[data.pair_service[p]] > 0:
+                prob += x[p] <= y[j], f"link_{p}"
     # (3) sites that must be kept or disposed
     for j in range(data.n_sites):
         if data.fixed[j] != FREE:
@@ -612,7 +616,9 @@ _WARNINGS_LOCK = threading.Lock()
 _CBC_BOUND = re.compile(r"^(Lower bound|Objective value):\s*([-+0-9.eE]+)", re.M)
 
 
-CBC_GRACE_S = 5.0  # a CBC run still going this long after its time limit (or a tenth of the limit, if more) is ended
+CBC_STRONG_MAX_PAIRS = 20_000  # CBC gets the x <= y rows and a starting plan only on parts with fewer pairs
+CBC_GRACE_S = 10.0  # a CBC run still going this long after its time limit (or a quarter of the limit, if more) is ended
+CBC_GRACE_SHARE = 0.25  # (CBC often ends a little after its limit: on capa, given 60 s, with its plan at 63-79 s)
 CBC_POLL_S = 0.2  # how often a CBC run is checked for its deadline and a stop
 
 
@@ -645,10 +651,11 @@ def _end_process(proc) -> None:
 def run_cbc(prob, options: SolveOptions, warm_start: bool, stopper=None, cbc_path: str | None = None):
     """Solve the PuLP model ``prob`` with PuLP's bundled CBC (or the executable ``cbc_path``),
     run here rather than by PuLP so that it keeps to its time limit and can be stopped: the
-    bundled CBC 2.10.3 does not look at its time limit (``-sec``) before it has solved its
-    first LP relaxation, which took minutes on the OR-Library capa instances' 100,000 moves
-    (an instance given 20 s still running after 120 s; nor does it heed SIGINT there). A run
-    still going ``CBC_GRACE_S`` (or a tenth of the limit, if more) after its limit is ended,
+    bundled CBC 2.10.3 does not look at its time limit (``-sec``) while it reads a starting
+    plan or solves its first LP relaxation, which took minutes on the OR-Library capa
+    instances' 100,000 moves (an instance given 20 s still running after 120 s; nor does it
+    heed SIGINT there; ``CBC_STRONG_MAX_PAIRS``). A run
+    still going ``CBC_GRACE_S`` (or ``CBC_GRACE_SHARE`` of the limit, if more) after its limit is ended,
     with no plan (CBC writes its plan only when it stops by itself). ``stopper``'s ``stop()``
     (Ctrl-C, the app's Stop) ends it too. The model is written and the answer read back with
     PuLP's own functions (``writeMPS``, ``writesol``, ``readsol_MPS``), as PuLP's CBC does;
@@ -684,7 +691,7 @@ def run_cbc(prob, options: SolveOptions, warm_start: bool, stopper=None, cbc_pat
         if options.threads is not None:
             args += ["-threads", str(int(options.threads))]
         args += ["-timeMode", "elapsed", "-solve", "-printingOptions", "all", "-solution", sol]
-        deadline = None if limit is None else t0 + float(limit) + max(CBC_GRACE_S, 0.1 * float(limit))
+        deadline = None if limit is None else t0 + float(limit) + max(CBC_GRACE_S, CBC_GRACE_SHARE * float(limit))
         overran = False
         with open(log, "w", encoding="utf-8") as out:
             proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -713,8 +720,9 @@ def run_cbc(prob, options: SolveOptions, warm_start: bool, stopper=None, cbc_pat
             print(text, end="", flush=True)
         if overran:
             return text, (f"CBC did not stop at its time limit of {float(limit):g} s and was ended after "
-                          f"{time.monotonic() - t0:.0f} s, with no plan (CBC does not look at its limit before it "
-                          "has solved its first LP relaxation; HiGHS, the default solver, keeps to its limit)")
+                          f"{time.monotonic() - t0:.0f} s, with no plan (CBC does not look at its limit while it "
+                          "reads a starting plan or solves its first LP relaxation; HiGHS, the default solver, "
+                          "keeps to its limit)")
         if run.cancelled:
             return text, "interrupted"
         if proc.returncode != 0 or not os.path.exists(sol):
@@ -734,10 +742,16 @@ def solve_pulp(data: ModelData, options: SolveOptions = SolveOptions(solver="hig
     import pulp
 
     t0 = time.perf_counter()
-    prob, y, x = build_pulp(data)
-    build_s = time.perf_counter() - t0
-    start = data.best_start() if options.warm_start else None
     name = "cbc" if options.solver == "cbc" else "highs-pulp"
+    # CBC on a large part gets neither the x <= y rows nor a starting plan: on the OR-Library
+    # capa instances (100,000 allowed pairs), given 60 s, CBC with either of them had found no
+    # plan when it was ended at 66 s (it does not look at its time limit while it reads a
+    # starting plan or solves its first LP relaxation); with neither it has a plan within the
+    # minute (the same plans; a weaker bound)
+    large_cbc = name == "cbc" and data.n_pairs >= CBC_STRONG_MAX_PAIRS
+    prob, y, x = build_pulp(data, strong_link=not large_cbc)
+    build_s = time.perf_counter() - t0
+    start = data.best_start() if options.warm_start and not large_cbc else None
     t1 = time.perf_counter()
     if name == "cbc":
         if start is not None:

@@ -468,3 +468,27 @@ def test_cheapest_pairs_are_each_services_k_cheapest(seed):
         for _u, g in frame.groupby("service"):
             expect[g.sort_values(["cost", "pair"]).head(k)["pair"].to_numpy()] = True
         assert np.array_equal(cheapest_pairs(d, k), expect)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_cbc_on_a_large_part_without_link_rows_or_a_start_matches_brute_force(monkeypatch, seed):
+    # a part of CBC_STRONG_MAX_PAIRS pairs or more goes to CBC without the x <= y rows and
+    # without a starting plan (CBC read neither in its time limit on 100,000 pairs): the same
+    # plans, so the same optimum (forced here on small random models, against enumeration)
+    import planner.model as model_mod
+
+    monkeypatch.setattr(model_mod, "CBC_STRONG_MAX_PAIRS", 0)
+    rng = np.random.default_rng(100 + seed)
+    d = random_model(rng, ns=int(rng.integers(2, 5)), nu=int(rng.integers(1, 5)))
+    prob, _y, _x = model_mod.build_pulp(d, strong_link=False)
+    names = [c.name for c in prob.constraints()]
+    assert not any(n.startswith("link_") for n in names)  # every service takes room
+    assert len(model_mod.build_pulp(d)[0].constraints()) - len(names) == d.n_pairs
+    best = brute_force(d)
+    sol = solve(d, SolveOptions(solver="cbc"))
+    if best is None:
+        assert sol.status == INFEASIBLE
+    else:
+        assert sol.status == OPTIMAL
+        assert sol.npv_gbp == pytest.approx(best, abs=1e-6)
+        assert d.violations(sol.y, sol.chosen) == []
