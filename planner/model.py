@@ -743,6 +743,7 @@ def solve_pulp(data: ModelData, options: SolveOptions = SolveOptions(solver="hig
 
     t0 = time.perf_counter()
     name = "cbc" if options.solver == "cbc" else "highs-pulp"
+    values = None  # the plan's (y, x), when it is not read from the PuLP variables
     # CBC on a large part gets neither the x <= y rows nor a starting plan: on the OR-Library
     # capa instances (100,000 allowed pairs), given 60 s, CBC with either of them had found no
     # plan when it was ended at 66 s (it does not look at its time limit while it reads a
@@ -781,6 +782,17 @@ def solve_pulp(data: ModelData, options: SolveOptions = SolveOptions(solver="hig
             elif status == OPTIMAL and "Objective value" in found:
                 bound = float(found["Objective value"])
             message = "" if status != FEASIBLE else "time limit reached"
+        if status == NO_SOLUTION and stopped != "interrupted" and options.warm_start:
+            # CBC found no plan in its time (or was ended for overrunning it): the best plan
+            # known before it ran is the answer, as on the HiGHS path
+            known = start if start is not None else data.best_start()
+            if known is not None:
+                status = FEASIBLE
+                message = (f"{message or 'time limit reached'}; the plan is the best known before CBC ran "
+                           "(the status quo or a greedy plan), with no bound")
+                known_x = np.zeros(data.n_pairs)
+                known_x[np.asarray(known[1], dtype=np.int64)] = 1.0
+                values = (np.asarray(known[0], dtype=float), known_x)
     else:
         from planner.highs_direct import match_thread_scheduler, quiet_banner, run_highs
 
@@ -800,8 +812,9 @@ def solve_pulp(data: ModelData, options: SolveOptions = SolveOptions(solver="hig
         h = prob.solverModel
         status, bound, message = read_highs_status(h)
     if status in (OPTIMAL, FEASIBLE):
-        yv = np.array([v.varValue or 0.0 for v in y])
-        xv = np.array([v.varValue or 0.0 for v in x])
+        if values is None:
+            values = (np.array([v.varValue or 0.0 for v in y]), np.array([v.varValue or 0.0 for v in x]))
+        yv, xv = values
         sol = finish_solution(data, status, name, seconds, yv, xv, bound, message)
     else:
         sol = finish_solution(data, status, name, seconds, bound_cost=None, message=message)

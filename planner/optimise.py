@@ -1219,11 +1219,14 @@ def _solve_instance(inst: Instance, options: SolveOptions | None, decompose: boo
             any_bound_missing = True
         else:
             bound_cost += float(data.benefit[p.sites].sum()) - b
+    # with the parts' own notes, where they have them (a CBC part's plan from before CBC ran)
+    notes = sorted({r.message.removeprefix("time limit reached; ") for r in results
+                    if r.message and r.message != "time limit reached" and r.status == FEASIBLE})
     sol = finish_solution(data, status, options.solver, seconds, y, _x_from_chosen(data, chosen),
                           None if any_bound_missing else bound_cost,
-                          "" if status == OPTIMAL else "time limit reached")
+                          "" if status == OPTIMAL else "time limit reached" + "".join(f"; {n}" for n in notes))
     sol.build_seconds = sum(r.build_seconds for r in results)
-    return Outcome(status, options.solver, sol, seconds, n_comp, n_solves)
+    return Outcome(status, options.solver, sol, seconds, n_comp, n_solves, message=sol.message if notes else "")
 
 
 def _x_from_chosen(data: ModelData, chosen: np.ndarray) -> np.ndarray:

@@ -352,10 +352,12 @@ def _fake_cbc(tmp_path, body: str) -> str:
     return str(path)
 
 
-def test_a_cbc_run_that_ignores_its_time_limit_is_ended_with_no_plan(monkeypatch, tmp_path):
-    # PuLP's bundled CBC does not look at its time limit before its first LP relaxation is
-    # solved (minutes on the OR-Library capa instances' 100,000 moves): a run still going
-    # CBC_GRACE_S after its limit is ended, and the answer says so, with no plan
+def test_a_cbc_run_that_ignores_its_time_limit_is_ended_and_the_answer_says_so(monkeypatch, tmp_path):
+    # PuLP's bundled CBC does not look at its time limit while it reads a starting plan or
+    # solves its first LP relaxation (minutes on the OR-Library capa instances' 100,000
+    # moves): a run still going CBC_GRACE_S after its limit is ended, and the answer says so:
+    # the best plan known before CBC ran (here the greedy plan: these services have no site,
+    # so there is no status quo), labelled as such, or with no start, no plan
     fake = _fake_cbc(tmp_path, "exec sleep 60")
     monkeypatch.setattr(model, "CBC_GRACE_S", 0.5)
     real = model.run_cbc
@@ -364,15 +366,25 @@ def test_a_cbc_run_that_ignores_its_time_limit_is_ended_with_no_plan(monkeypatch
     t0 = time.perf_counter()
     sol = model.solve_pulp(d, SolveOptions(solver="cbc", time_limit_s=1.0))
     assert time.perf_counter() - t0 < 15.0
-    assert sol.status == NO_SOLUTION and not sol.solved
-    assert "did not stop at its time limit of 1 s" in sol.message
+    assert sol.status == FEASIBLE
+    assert sol.npv_gbp == pytest.approx(d.npv(*d.best_start()))
+    assert sol.message.startswith("CBC did not stop at its time limit of 1 s")
+    assert sol.message.endswith("the plan is the best known before CBC ran (the status quo or a greedy plan), "
+                                "with no bound")
     pid = int((tmp_path / "pid").read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # ended (and reaped), not left running
-    # the whole solve's answer (summary.json's message) gives that reason, not only "no plan"
+    bare = model.solve_pulp(d, SolveOptions(solver="cbc", time_limit_s=1.0, warm_start=False))
+    assert bare.status == NO_SOLUTION and not bare.solved
+    assert "did not stop at its time limit of 1 s" in bare.message
+    # the whole solve's answer (summary.json's message) gives that reason
     sites, services, pairs, scenario = _copies_of_the_hard_instance(1)
     inst = op.build_instance(op.inputs_from_frames(sites, services, scenario, pair_costs=pairs))
     out = op.solve_instance(inst, SolveOptions(solver="cbc", time_limit_s=1.0))
+    assert out.status == FEASIBLE
+    assert re.search(r"^time limit reached; CBC did not stop at its time limit of [0-9.]+ s.*the plan is the best "
+                     r"known before CBC ran", out.message)
+    out = op.solve_instance(inst, SolveOptions(solver="cbc", time_limit_s=1.0, warm_start=False))
     assert out.status == NO_SOLUTION
     assert re.search(r"^no plan was found within the time limit; CBC did not stop at its time limit of [0-9.]+ s",
                      out.message)

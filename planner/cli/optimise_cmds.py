@@ -80,8 +80,8 @@ def optimise_cmd(
     line += f"  ({plan.solve_seconds:.1f} s, {plan.solver}, {plan.n_parts} parts)"
     console.print(line)
     if not quiet:
-        if plan.npv_gbp is None and plan.message and not plan.findings:
-            console.print(f"  - {escape(plan.message)}")  # why there is no plan (no_solution)
+        if plan.message and not plan.findings and plan.message != "time limit reached":
+            console.print(f"  - {escape(plan.message)}")  # why there is no plan, or where the plan is from
         if plan.findings:
             for f in plan.findings:
                 console.print(f"  - {escape('[' + f.rule + ']')} {escape(f.message)}")
