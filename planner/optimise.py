@@ -1197,12 +1197,10 @@ def _solve_instance(inst: Instance, options: SolveOptions | None, decompose: boo
             found += diagnose_part(subs[k], options, stopper)
         return Outcome(INFEASIBLE, options.solver, None, time.perf_counter() - t0, len(parts), n_solves, found,
                        "no plan meets every rule")
+    notes = _part_notes(results)
     if any(r is None or not r.solved for r in results):
-        # a part's own reason, where it has one (CBC ended for overrunning its limit)
-        why = sorted({r.message for r in results if r is not None and not r.solved and r.message
-                      and r.message not in ("time limit reached", "interrupted")})
         return Outcome(NO_SOLUTION, options.solver, None, seconds, len(parts), n_solves, [],
-                       "no plan was found within the time limit" + "".join(f"; {w}" for w in why))
+                       "no plan was found within the time limit" + notes)
     # combine
     y = np.ones(data.n_sites, dtype=np.int8)
     chosen = np.full(data.n_services, -1, dtype=np.int64)
@@ -1219,14 +1217,20 @@ def _solve_instance(inst: Instance, options: SolveOptions | None, decompose: boo
             any_bound_missing = True
         else:
             bound_cost += float(data.benefit[p.sites].sum()) - b
-    # with the parts' own notes, where they have them (a CBC part's plan from before CBC ran)
-    notes = sorted({r.message.removeprefix("time limit reached; ") for r in results
-                    if r.message and r.message != "time limit reached" and r.status == FEASIBLE})
     sol = finish_solution(data, status, options.solver, seconds, y, _x_from_chosen(data, chosen),
                           None if any_bound_missing else bound_cost,
-                          "" if status == OPTIMAL else "time limit reached" + "".join(f"; {n}" for n in notes))
+                          "" if status == OPTIMAL else "time limit reached" + notes)
     sol.build_seconds = sum(r.build_seconds for r in results)
     return Outcome(status, options.solver, sol, seconds, n_comp, n_solves, message=sol.message if notes else "")
+
+
+def _part_notes(results: list[Solution | None]) -> str:
+    """The parts' own notes on their answers, where they have them (CBC ended for overrunning
+    its time limit; a plan from before CBC ran), each as "; note", for the whole answer's
+    message."""
+    notes = sorted({r.message.removeprefix("time limit reached; ") for r in results
+                    if r is not None and r.message and r.message not in ("time limit reached", "interrupted")})
+    return "".join(f"; {n}" for n in notes)
 
 
 def _x_from_chosen(data: ModelData, chosen: np.ndarray) -> np.ndarray:

@@ -158,6 +158,17 @@ def brute_force(d: ModelData) -> float | None:
     return max((d.npv(y, chosen) for y, chosen in feasible_plans(d)), default=None)
 
 
+def assert_matches_brute_force(d: ModelData, sol: Solution) -> None:
+    """``sol`` is the optimum found by enumeration (or the model has no plan and it says so)."""
+    best = brute_force(d)
+    if best is None:
+        assert sol.status == INFEASIBLE
+    else:
+        assert sol.status == OPTIMAL
+        assert sol.npv_gbp == pytest.approx(best, abs=1e-6)
+        assert d.violations(sol.y, sol.chosen) == []
+
+
 def test_violations_see_every_rule():
     d = three_sites(budget=1.0, max_disposals=0, partner=True)
     y = np.array([0, 1, 1])
@@ -173,14 +184,7 @@ def test_violations_see_every_rule():
 def test_random_models_match_brute_force(seed):
     rng = np.random.default_rng(seed)
     d = random_model(rng, ns=int(rng.integers(2, 5)), nu=int(rng.integers(1, 5)))
-    best = brute_force(d)
-    sol = solve_highs(d)
-    if best is None:
-        assert sol.status == INFEASIBLE
-    else:
-        assert sol.status == OPTIMAL
-        assert sol.npv_gbp == pytest.approx(best, abs=1e-6)
-        assert d.violations(sol.y, sol.chosen) == []
+    assert_matches_brute_force(d, solve_highs(d))
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -484,11 +488,4 @@ def test_cbc_on_a_large_part_without_link_rows_or_a_start_matches_brute_force(mo
     names = [c.name for c in prob.constraints()]
     assert not any(n.startswith("link_") for n in names)  # every service takes room
     assert len(model_mod.build_pulp(d)[0].constraints()) - len(names) == d.n_pairs
-    best = brute_force(d)
-    sol = solve(d, SolveOptions(solver="cbc"))
-    if best is None:
-        assert sol.status == INFEASIBLE
-    else:
-        assert sol.status == OPTIMAL
-        assert sol.npv_gbp == pytest.approx(best, abs=1e-6)
-        assert d.violations(sol.y, sol.chosen) == []
+    assert_matches_brute_force(d, solve(d, SolveOptions(solver="cbc")))

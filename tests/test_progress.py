@@ -7,7 +7,6 @@ import io
 import re
 import time
 
-import numpy as np
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -16,22 +15,11 @@ from planner.cli import _register_commands, app
 from planner.cli.optimise_cmds import _Commentary
 from planner.model import SolveOptions
 from planner.optimise import optimise
-from tests.test_bench_instances import as_spec_tables
-
-
-def _hard_tables():
-    # a 30 x 100 single-source instance (tests.test_beside's hard one): not settled in 2 s
-    rng = np.random.default_rng(7)
-    m, n = 30, 100
-    cap = rng.integers(40, 70, size=m).astype(float)
-    dem = rng.integers(5, 15, size=n).astype(float)
-    f = rng.integers(50, 150, size=m).astype(float)
-    c = rng.integers(1, 60, size=(n, m)).astype(float)
-    return as_spec_tables(cap, f, dem, c)
+from tests.test_stop import _copies_of_the_hard_instance
 
 
 def test_optimise_tells_each_stage_in_order_and_ticks_while_solving(tmp_path):
-    sites, services, pairs, scenario = _hard_tables()
+    sites, services, pairs, scenario = _copies_of_the_hard_instance(1)  # 40 x 200: not settled in 2 s
     said: list[tuple[float, str]] = []
     ticks: list[float] = []
     t0 = time.perf_counter()
@@ -43,8 +31,8 @@ def test_optimise_tells_each_stage_in_order_and_ticks_while_solving(tmp_path):
     messages = [m for _t, m in said]
     assert [m.split(":")[0].split(" ")[0] for m in messages] == ["Reading", "Building", "Solving", "Solver",
                                                                 "Writing"]
-    assert messages[1] == "Building the model: 30 sites, 100 services, 0 zones..."
-    assert messages[2] == "Solving: 3,000 allowed moves, 0 access rules, at most 2 s..."
+    assert messages[1] == "Building the model: 40 sites, 200 services, 0 zones..."
+    assert messages[2] == "Solving: 8,000 allowed moves, 0 access rules, at most 2 s..."
     assert messages[3].startswith(f"Solver finished: {plan.status} in ")
     assert messages[4] == f"Writing the outputs to {tmp_path / 'run'}..."
     # the ticks come while the solver runs (between "Solving" and "Solver finished"), about
@@ -81,7 +69,7 @@ def test_the_command_line_says_where_a_plan_that_is_not_the_solvers_comes_from(m
     monkeypatch.setattr(model, "CBC_GRACE_S", 0.5)
     real = model.run_cbc
     monkeypatch.setattr(model, "run_cbc", lambda *a, **k: real(*a, **k, cbc_path=str(fake)))
-    sites, services, pairs, scenario = _hard_tables()
+    sites, services, pairs, scenario = _copies_of_the_hard_instance(1)  # 40 x 200: not settled in 2 s
     for name, frame in (("sites", sites), ("services", services), ("pairs", pairs)):
         frame.to_csv(tmp_path / f"{name}.csv", index=False)
     (tmp_path / "scenario.toml").write_text("".join(f"{k} = {v}\n" for k, v in scenario.items()))
