@@ -785,14 +785,14 @@ def solve_pulp(data: ModelData, options: SolveOptions = SolveOptions(solver="hig
         if status == NO_SOLUTION and stopped != "interrupted" and options.warm_start:
             # CBC found no plan in its time (or was ended for overrunning it): the best plan
             # known before it ran is the answer, as on the HiGHS path
+            from planner.highs_direct import _plan_columns
+
             known = start if start is not None else data.best_start()
             if known is not None:
                 status = FEASIBLE
                 message = (f"{message or 'time limit reached'}; the plan is the best known before CBC ran "
                            "(the status quo or a greedy plan), with no bound")
-                known_x = np.zeros(data.n_pairs)
-                known_x[np.asarray(known[1], dtype=np.int64)] = 1.0
-                values = (np.asarray(known[0], dtype=float), known_x)
+                values = _plan_columns(data, *known)
     else:
         from planner.highs_direct import match_thread_scheduler, quiet_banner, run_highs
 
