@@ -217,9 +217,26 @@ def test_ctrl_c_stops_every_part_at_once_and_is_raised(monkeypatch, ctrl_c_after
     assert set(runs) <= {S.kInterrupt, S.kOptimal}
 
 
-def test_ctrl_c_in_planner_optimise_stops_at_once_and_writes_no_plan(tmp_path):
-    # the command line on the hard instance with a 300-s limit, Ctrl-C (SIGINT) once it is
-    # solving: it says so, exits with 130 within seconds, and OUT holds no plan
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` has started (Linux: /proc/PID/task/*/children)."""
+    out = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                out += [int(c) for c in fh.read().split()]
+        except FileNotFoundError:
+            pass
+    return out
+
+
+@pytest.mark.parametrize(("sig", "solver", "code", "word"), [
+    (signal.SIGINT, "highs", 130, "interrupted"),  # Ctrl-C
+    (signal.SIGTERM, "cbc", 143, "terminated"),  # timeout, kill, a scheduler; CBC's process must go too
+])
+def test_a_stopped_planner_optimise_stops_at_once_and_writes_no_plan(tmp_path, sig, solver, code, word):
+    # the command line on the hard instance with a 300-s limit, stopped once it is solving: it
+    # says so, exits within seconds, and OUT holds no plan; with CBC, CBC's process has ended
+    # (before 2026-12-01 SIGTERM ended the planner at once and left CBC running to its end)
     sites, services, pairs, scenario = _copies_of_the_hard_instance(1)
     sites.to_csv(tmp_path / "sites.csv", index=False)
     services.to_csv(tmp_path / "services.csv", index=False)
@@ -228,23 +245,29 @@ def test_ctrl_c_in_planner_optimise_stops_at_once_and_writes_no_plan(tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "planner", "optimise", "--sites", str(tmp_path / "sites.csv"),
            "--services", str(tmp_path / "services.csv"), "--pair-costs", str(tmp_path / "pairs.csv"),
-           "--scenario", str(tmp_path / "scenario.toml"), "--out", str(out), "--time-limit-s", "300"]
+           "--scenario", str(tmp_path / "scenario.toml"), "--out", str(out), "--time-limit-s", "300",
+           "--solver", solver]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         time.sleep(10.0)  # started, read its inputs and is solving (it needs far longer than 300 s)
         assert proc.poll() is None
-        proc.send_signal(signal.SIGINT)
+        started = _children(proc.pid)
+        assert bool(started) == (solver == "cbc")  # CBC runs as a process of its own
+        proc.send_signal(sig)
         t0 = time.perf_counter()
         _stdout, stderr = proc.communicate(timeout=120)
         seconds = time.perf_counter() - t0
     finally:
         proc.kill()  # (when it did not stop)
         proc.wait()
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == code, stderr
     assert seconds < 30.0
-    assert "interrupted" in stderr and "no plan was written" in " ".join(stderr.split())
+    assert word in stderr and "no plan was written" in " ".join(stderr.split())
     assert not (out / "summary.json").exists()
+    for pid in started:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # ended and reaped by the planner, not left running
 
 
 def test_a_part_that_fails_beside_another_stops_it_and_the_error_is_raised(monkeypatch):

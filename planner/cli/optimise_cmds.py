@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Annotated
@@ -46,6 +48,7 @@ def optimise_cmd(
     if register is not None and (sites is not None or services is not None or zones is not None):
         err.print("[red]error:[/red] give either --register or --sites/--services/--zones, not both")
         raise typer.Exit(2)
+    previous_sigterm = _sigterm_as_interrupt()
     try:
         options = SolveOptions(solver=solver, time_limit_s=time_limit_s, mip_rel_gap=gap, threads=threads)
         with _Commentary(err, live=not quiet and err.is_terminal) as commentary:
@@ -63,15 +66,20 @@ def optimise_cmd(
     except PlannerError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        # the solve stops within a second or two of Ctrl-C (planner.optimise.solve_instance);
-        # summary.json is written last, so without it OUT holds no complete plan
+    except KeyboardInterrupt as exc:
+        # the solve stops within a second or two of Ctrl-C or SIGTERM
+        # (planner.optimise.solve_instance); summary.json is written last, so without it OUT
+        # holds no complete plan
+        word = "terminated" if isinstance(exc, _Terminated) else "interrupted"
         if (out / "summary.json").exists():
-            err.print(f"[yellow]interrupted[/yellow] after the outputs were written to {escape(str(out))}")
+            err.print(f"[yellow]{word}[/yellow] after the outputs were written to {escape(str(out))}")
         else:
-            err.print(f"[yellow]interrupted:[/yellow] the run was stopped before its plan was complete; "
+            err.print(f"[yellow]{word}:[/yellow] the run was stopped before its plan was complete; "
                       f"no plan was written to {escape(str(out))}")
-        raise typer.Exit(130) from None
+        raise typer.Exit(143 if isinstance(exc, _Terminated) else 130) from None
+    finally:
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
     colour = {"optimal": "green", "feasible": "yellow"}.get(plan.status, "red")
     line = f"[{colour}]{plan.status}[/{colour}]"
     if plan.npv_gbp is not None:
@@ -91,6 +99,24 @@ def optimise_cmd(
                           f"running costs saved £{o.running_cost_saving_gbp_per_year:,.0f} a year, one-off spend "
                           f"£{o.one_off_spend_gbp:,.0f}, {o.floor_area_released_m2:,.0f} m2 released")
         console.print(f"  outputs in {escape(str(out))}")
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, ``kill``, a scheduler cancelling the job), taken as Ctrl-C is: the
+    solve's HiGHS runs and searches stop and CBC's process is ended (Python's own default would
+    end the planner at once and leave a CBC running to its end), nothing is written; exit 143."""
+
+
+def _on_sigterm(_signum, _frame) -> None:
+    raise _Terminated()
+
+
+def _sigterm_as_interrupt():
+    """Take SIGTERM as ``_Terminated`` for the length of the command; returns the handler to put
+    back (None where signals cannot be set: not the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 class _Commentary:
