@@ -654,10 +654,10 @@ def run_cbc(prob, options: SolveOptions, warm_start: bool, stopper=None, cbc_pat
     bundled CBC 2.10.3 does not look at its time limit (``-sec``) while it reads a starting
     plan or solves its first LP relaxation, which took minutes on the OR-Library capa
     instances' 100,000 moves (an instance given 20 s still running after 120 s; nor does it
-    heed SIGINT there; ``CBC_STRONG_MAX_PAIRS``). A run
-    still going ``CBC_GRACE_S`` (or ``CBC_GRACE_SHARE`` of the limit, if more) after its limit is ended,
-    with no plan (CBC writes its plan only when it stops by itself). ``stopper``'s ``stop()``
-    (Ctrl-C, the app's Stop) ends it too. The model is written and the answer read back with
+    heed SIGINT there; see ``CBC_STRONG_MAX_PAIRS``). A run still going ``CBC_GRACE_S`` (or
+    ``CBC_GRACE_SHARE`` of the limit, if more) after its limit is ended, with no plan of its
+    own (CBC writes its plan only when it stops by itself). ``stopper``'s ``stop()`` (Ctrl-C,
+    SIGTERM, the app's Stop) ends it too. The model is written and the answer read back with
     PuLP's own functions (``writeMPS``, ``writesol``, ``readsol_MPS``), as PuLP's CBC does;
     the CBC options are those PuLP's gives it. Returns (the log text, None or why there is
     no plan: "interrupted" or the time-limit message); the plan, when there is one, is in
@@ -720,7 +720,7 @@ def run_cbc(prob, options: SolveOptions, warm_start: bool, stopper=None, cbc_pat
             print(text, end="", flush=True)
         if overran:
             return text, (f"CBC did not stop at its time limit of {float(limit):g} s and was ended after "
-                          f"{time.monotonic() - t0:.0f} s, with no plan (CBC does not look at its limit while it "
+                          f"{time.monotonic() - t0:.0f} s, with no plan of its own (CBC does not look at its limit while it "
                           "reads a starting plan or solves its first LP relaxation; HiGHS, the default solver, "
                           "keeps to its limit)")
         if run.cancelled:
