@@ -199,6 +199,27 @@ def test_every_option_has_help(name):
     assert r.exit_code == 0
 
 
+def test_the_commands_list_gives_each_command_its_first_paragraph_unbroken():
+    """``planner --help`` lists every command with the first paragraph of its docstring
+    reflowed to the terminal's width (Typer kept the docstring's own line breaks there, so
+    a 250-column list broke ``score``'s sentence after "lease events, a")."""
+    from planner.cli import _register_commands
+
+    _register_commands()
+    for argv, group in (((), app), (("scenarios",), None)):
+        r = subprocess.run([*_entry_point(), *argv, "--help"], capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, COLUMNS="400"))
+        assert r.returncode == 0, r.stderr
+        cli = typer.main.get_command(app)
+        cmds = cli.commands if group is app else cli.commands["scenarios"].commands
+        for name, cmd in cmds.items():
+            if isinstance(cmd, typer.core.TyperGroup):
+                continue
+            first = " ".join(cmd.callback.__doc__.split("\n\n")[0].split())
+            rows = [line for line in r.stdout.splitlines() if line.strip("│ ").startswith(name + " ")]
+            assert rows and first in rows[0], (name, first, rows)
+
+
 # --------------------------------------------------------------------------- real processes
 
 def _entry_point() -> list[str]:
