@@ -46,6 +46,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -648,6 +650,18 @@ def _end_process(proc) -> None:
             proc.wait()
 
 
+def tied_to_caller(args: list[str]) -> list[str]:
+    """The command ``args`` run so that it is killed if the thread that starts it dies (Linux's
+    parent-death signal, set by util-linux's ``setpriv --pdeathsig``, which then runs the
+    command in its own place): a planner (or the app) killed with SIGKILL, or by the
+    out-of-memory killer, then takes its CBC with it instead of leaving it running to its own
+    time limit. Setting the signal in Python's ``preexec_fn`` is not safe in a program with
+    threads (the app's solves); ``setpriv`` sets it in a program of its own. Unchanged where
+    there is no ``setpriv`` (not Linux, or no util-linux)."""
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    return [setpriv, "--pdeathsig", "KILL", "--", *args] if setpriv else list(args)
+
+
 def run_cbc(prob, options: SolveOptions, warm_start: bool, stopper=None, cbc_path: str | None = None):
     """Solve the PuLP model ``prob`` with PuLP's bundled CBC (or the executable ``cbc_path``),
     run here rather than by PuLP so that it keeps to its time limit and can be stopped: the
@@ -659,7 +673,8 @@ def run_cbc(prob, options: SolveOptions, warm_start: bool, stopper=None, cbc_pat
     own (CBC writes its plan only when it stops by itself). ``stopper``'s ``stop()`` (Ctrl-C,
     SIGTERM, the app's Stop) ends it too. The model is written and the answer read back with
     PuLP's own functions (``writeMPS``, ``writesol``, ``readsol_MPS``), as PuLP's CBC does;
-    the CBC options are those PuLP's gives it. Returns (the log text, None or why there is
+    the CBC options are those PuLP's gives it; CBC dies with the thread that runs it
+    (``tied_to_caller``). Returns (the log text, None or why there is
     no plan: "interrupted" or the time-limit message); the plan, when there is one, is in
     ``prob``'s variables and status."""
     import subprocess
@@ -694,7 +709,8 @@ def run_cbc(prob, options: SolveOptions, warm_start: bool, stopper=None, cbc_pat
         deadline = None if limit is None else t0 + float(limit) + max(CBC_GRACE_S, CBC_GRACE_SHARE * float(limit))
         overran = False
         with open(log, "w", encoding="utf-8") as out:
-            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(tied_to_caller(args), stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL)
         run = CbcRun(proc)
         if stopper is not None:
             stopper.started(run)

@@ -6,8 +6,10 @@ instead of at the time limit, writing no plan."""
 from __future__ import annotations
 
 import _thread
+import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -268,6 +270,51 @@ def test_a_stopped_planner_optimise_stops_at_once_and_writes_no_plan(tmp_path, s
     for pid in started:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # ended and reaped by the planner, not left running
+
+
+
+def _running(pid: int) -> bool:
+    """Whether the process ``pid`` is still running (not gone, and not a zombie waiting for
+    a parent to collect it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="util-linux's setpriv is not installed")
+def test_a_planner_killed_outright_takes_its_cbc_with_it(tmp_path):
+    # SIGKILL (kill -9, the out-of-memory killer) gives the planner no chance to end CBC
+    # itself: CBC must die with it (the parent-death signal), not run on to its 300-s limit
+    # (before 2026-12-01 it did)
+    sites, services, pairs, scenario = _copies_of_the_hard_instance(1)
+    sites.to_csv(tmp_path / "sites.csv", index=False)
+    services.to_csv(tmp_path / "services.csv", index=False)
+    pairs.to_csv(tmp_path / "pairs.csv", index=False)
+    (tmp_path / "scenario.toml").write_text("".join(f"{k} = {v!r}\n" for k, v in scenario.items()))
+    cmd = [sys.executable, "-m", "planner", "optimise", "--sites", str(tmp_path / "sites.csv"),
+           "--services", str(tmp_path / "services.csv"), "--pair-costs", str(tmp_path / "pairs.csv"),
+           "--scenario", str(tmp_path / "scenario.toml"), "--out", str(tmp_path / "out"), "--time-limit-s", "300",
+           "--solver", "cbc"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started: list[int] = []
+    try:
+        time.sleep(10.0)  # solving (CBC needs far longer than 300 s)
+        assert proc.poll() is None
+        started = _children(proc.pid)
+        assert started and all(_running(pid) for pid in started)
+        proc.kill()
+        proc.wait()
+        t0 = time.perf_counter()
+        while any(_running(pid) for pid in started) and time.perf_counter() - t0 < 10.0:
+            time.sleep(0.1)
+        assert not any(_running(pid) for pid in started)
+    finally:
+        proc.kill()
+        for pid in started:  # (when it was left running)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_a_part_that_fails_beside_another_stops_it_and_the_error_is_raised(monkeypatch):
