@@ -652,8 +652,52 @@ def _run_mip(m: MatrixModel, data: ModelData, options: SolveOptions, limit: floa
     y = x = None
     if status in (OPTIMAL, FEASIBLE):
         v = np.asarray(h.getSolution().col_value)
+        worth = float(m.cost @ v)
+        if not _same_value(worth, float(h.getInfo().objective_function_value)):
+            return _not_what_highs_said(m, data, options, limit, stopper, message, bound, v, worth,
+                                        start is not None or shared is not None, t0, seconds, pass_s)
         y, x = v[:data.n_sites], v[data.n_sites:data.n_sites + data.n_pairs]
     return status, bound, y, x, message, seconds, pass_s
+
+
+def _same_value(a: float, b: float) -> bool:
+    """Whether two values of the objective are the same but for rounding."""
+    return abs(a - b) <= 1e-7 * max(1.0, abs(a), abs(b))
+
+
+def _not_what_highs_said(m: MatrixModel, data: ModelData, options: SolveOptions, limit: float | None,
+                         stopper: HighsStopper | None, message: str, bound: float | None, v: np.ndarray,
+                         worth: float, started: bool, t0: float, seconds: float, pass_s: float):
+    """The answer when the columns HiGHS returned are not worth the objective it reported.
+    HiGHS 1.16 does that when given a starting plan that its presolve maps to a better plan of
+    its reduced model: it reports that better plan's value (and, when it proves it at once,
+    "optimal") but returns the starting plan's own columns (seen on a 4-site place of the
+    independent spec check: "optimal" at NPV £509,965, the optimum being £520,243). The run is
+    then made again without the start, in the time left; the better of the two plans is the
+    answer, with the better bound (HiGHS's bound stays valid), and it is optimal only if that
+    plan is within the gap tolerances of that bound (else feasible, with the first run's message
+    or why not)."""
+    runs = [(worth, v, bound)]
+    left = None if limit is None else limit - (time.perf_counter() - t0)
+    if started and (stopper is None or not stopper.is_set()) and (left is None or left > 0.1):
+        s2, b2, y2, x2, _msg, sec2, pass2 = _run_mip(m, data, options, left, None, None, stopper)
+        seconds += sec2
+        pass_s += pass2
+        if s2 in (OPTIMAL, FEASIBLE):
+            v2 = np.zeros(m.cost.size)
+            v2[:data.n_sites], v2[data.n_sites:data.n_sites + data.n_pairs] = y2, x2
+            runs.append((float(m.cost @ v2), v2, b2))
+    worth, v, _b = min(runs, key=lambda r: r[0])
+    bounds = [b for _w, _v, b in runs if b is not None]
+    bound = max(bounds) if bounds else None
+    proven = bound is not None and worth - bound <= max(options.mip_abs_gap, options.mip_rel_gap * abs(worth))
+    if proven:
+        status, message = OPTIMAL, ""
+    else:
+        status = FEASIBLE
+        message = message or ("time limit reached" if limit is not None else
+                              "HiGHS's plan is not within the gap tolerances of its bound")
+    return status, bound, v[:data.n_sites], v[data.n_sites:data.n_sites + data.n_pairs], message, seconds, pass_s
 
 
 def needs_search(n_pairs: int, limit_s: float) -> bool:
