@@ -610,10 +610,17 @@ def build_pulp(data: ModelData, name: str = "colocation", strong_link: bool = Tr
                     terms.append(-(float(data.pair_cost[p]) + float(data.pair_recharge[p])) * x[p])
                 elif data.site_agency[j] == g:
                     terms.append(float(data.pair_recharge[p]) * x[p])
-            prob += pulp.lpSum(terms) >= 0, f"partner_{g}"
+            # the status quo meets this row with equality, and CBC reads the model from an MPS
+            # file whose numbers PuLP rounds to 13 digits: with benefits of millions the
+            # status quo then broke the row by 6e-7, beyond CBC's tolerance, and CBC called a
+            # 5-site place with a plan worth £909,665 infeasible. The row is eased by
+            # PARTNER_ROUNDING of its coefficients' size (under a penny on millions)
+            size = sum(abs(float(t.constant)) + sum(abs(float(c)) for c in t.values()) for t in terms)
+            prob += pulp.lpSum(terms) >= -PARTNER_ROUNDING * size, f"partner_{g}"
     return prob, y, x
 
 
+PARTNER_ROUNDING = 1e-10  # the partner rows of the PuLP model are eased by this share of their coefficients' size
 _WARNINGS_LOCK = threading.Lock()
 _CBC_BOUND = re.compile(r"^(Lower bound|Objective value):\s*([-+0-9.eE]+)", re.M)
 
