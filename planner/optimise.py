@@ -1382,6 +1382,10 @@ def diagnose_part(sub: ModelData, options: SolveOptions, stopper: HighsStopper |
         out.append(Finding("rules", ", ".join(culprits),
                            "a plan exists if any one of these is relaxed: " + "; ".join(_RULE_NAMES[g] for g in culprits)
                            + " - these rules cannot all be met together."))
+    # what the plan that breaks the rules least breaks (each rule may give, at a cost): its
+    # amounts are that plan's, not the least any plan needs (with several rules broken, another
+    # plan may break one of them less and another more; the independent check of the spec
+    # found "at least" claims that some plan beat), and the findings say so
     rel = solve_elastic(sub, options, time_limit_s=2 * limit, stopper=stopper)
     for kind, idx, amount in rel.broken:
         if kind == "unplaced":
@@ -1390,28 +1394,30 @@ def diagnose_part(sub: ModelData, options: SolveOptions, stopper: HighsStopper |
                                "every site it may go to is full, or would have to be disposed, under the other rules."))
         elif kind == "capacity":
             out.append(Finding("capacity", sub.site_ids[idx],
-                               f"site {sub.site_ids[idx]} would need {amount:,.0f} m2 more than its "
-                               f"{sub.capacity[idx]:,.0f} m2 to take the services that have nowhere else to go."))
+                               f"in the plan that comes closest to meeting every rule, site {sub.site_ids[idx]} "
+                               f"needs {amount:,.0f} m2 more than its {sub.capacity[idx]:,.0f} m2 to take the "
+                               "services that have nowhere else to go."))
         elif kind == "forced":
             out.append(Finding("forced_disposal", sub.site_ids[idx],
                                f"site {sub.site_ids[idx]} is in dispose_site_ids, but disposing it leaves no plan "
                                "that meets the other rules (its services have nowhere to go within them)."))
         elif kind == "budget":
             out.append(Finding("budget", "capex_budget_gbp",
-                               f"the one-off spend must exceed the budget of {_money(sub.budget)} by at least "
-                               f"{_money(amount)} for the moves that cannot be avoided."))
+                               f"in the plan that comes closest to meeting every rule, the one-off spend of its "
+                               f"moves exceeds the budget of {_money(sub.budget)} by {_money(amount)}."))
         elif kind == "max_disposals":
             out.append(Finding("max_disposals", "max_disposals",
-                               f"at least {sub.max_disposals + round(amount)} sites must be disposed, more than "
-                               f"max_disposals = {sub.max_disposals}."))
+                               f"the plan that comes closest to meeting every rule disposes of "
+                               f"{sub.max_disposals + round(amount)} sites, more than max_disposals = "
+                               f"{sub.max_disposals}."))
         elif kind == "access":
             out.append(Finding("access", sub.cover_labels[idx],
                                f"access cannot be kept: {sub.cover_labels[idx]}."))
         elif kind == "partner":
             out.append(Finding("partner", sub.agencies[idx],
-                               f"agency {sub.agencies[idx]} would be at least {_money(amount)} worse off "
-                               "(its fit-out and move costs exceed what it gains) under any plan that meets the "
-                               "other rules."))
+                               f"in the plan that comes closest to meeting every rule, agency {sub.agencies[idx]} "
+                               f"is {_money(amount)} worse off (its fit-out, move and recharge costs exceed what "
+                               "it gains)."))
     if not out:
         out.append(Finding("unknown", "", "the solver found no plan that meets every rule, but could not say "
                                           "which rule is to blame within its time limit."))
