@@ -206,12 +206,11 @@ def test_the_commands_list_gives_each_command_its_first_paragraph_unbroken():
     from planner.cli import _register_commands
 
     _register_commands()
-    for argv, group in (((), app), (("scenarios",), None)):
+    cli = typer.main.get_command(app)
+    for argv, cmds in (((), cli.commands), (("scenarios",), cli.commands["scenarios"].commands)):
         r = subprocess.run([*_entry_point(), *argv, "--help"], capture_output=True, text=True, timeout=120,
                            env=dict(os.environ, COLUMNS="400"))
         assert r.returncode == 0, r.stderr
-        cli = typer.main.get_command(app)
-        cmds = cli.commands if group is app else cli.commands["scenarios"].commands
         for name, cmd in cmds.items():
             if isinstance(cmd, typer.core.TyperGroup):
                 continue

@@ -231,6 +231,20 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def _optimise_the_hard_instance(folder, solver: str) -> list[str]:
+    """The command line of ``planner optimise`` on the hard instance written into ``folder``,
+    with a 300-s limit (it needs far longer) and its outputs in folder/out."""
+    sites, services, pairs, scenario = _copies_of_the_hard_instance(1)
+    sites.to_csv(folder / "sites.csv", index=False)
+    services.to_csv(folder / "services.csv", index=False)
+    pairs.to_csv(folder / "pairs.csv", index=False)
+    (folder / "scenario.toml").write_text("".join(f"{k} = {v!r}\n" for k, v in scenario.items()))
+    return [sys.executable, "-m", "planner", "optimise", "--sites", str(folder / "sites.csv"),
+            "--services", str(folder / "services.csv"), "--pair-costs", str(folder / "pairs.csv"),
+            "--scenario", str(folder / "scenario.toml"), "--out", str(folder / "out"), "--time-limit-s", "300",
+            "--solver", solver]
+
+
 @pytest.mark.parametrize(("sig", "solver", "code", "word"), [
     (signal.SIGINT, "highs", 130, "interrupted"),  # Ctrl-C
     (signal.SIGTERM, "cbc", 143, "terminated"),  # timeout, kill, a scheduler; CBC's process must go too
@@ -239,17 +253,8 @@ def test_a_stopped_planner_optimise_stops_at_once_and_writes_no_plan(tmp_path, s
     # the command line on the hard instance with a 300-s limit, stopped once it is solving: it
     # says so, exits within seconds, and OUT holds no plan; with CBC, CBC's process has ended
     # (before 2026-12-01 SIGTERM ended the planner at once and left CBC running to its end)
-    sites, services, pairs, scenario = _copies_of_the_hard_instance(1)
-    sites.to_csv(tmp_path / "sites.csv", index=False)
-    services.to_csv(tmp_path / "services.csv", index=False)
-    pairs.to_csv(tmp_path / "pairs.csv", index=False)
-    (tmp_path / "scenario.toml").write_text("".join(f"{k} = {v!r}\n" for k, v in scenario.items()))
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "planner", "optimise", "--sites", str(tmp_path / "sites.csv"),
-           "--services", str(tmp_path / "services.csv"), "--pair-costs", str(tmp_path / "pairs.csv"),
-           "--scenario", str(tmp_path / "scenario.toml"), "--out", str(out), "--time-limit-s", "300",
-           "--solver", solver]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    proc = subprocess.Popen(_optimise_the_hard_instance(tmp_path, solver), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         time.sleep(10.0)  # started, read its inputs and is solving (it needs far longer than 300 s)
@@ -272,7 +277,6 @@ def test_a_stopped_planner_optimise_stops_at_once_and_writes_no_plan(tmp_path, s
             os.kill(pid, 0)  # ended and reaped by the planner, not left running
 
 
-
 def _running(pid: int) -> bool:
     """Whether the process ``pid`` is still running (not gone, and not a zombie waiting for
     a parent to collect it)."""
@@ -288,16 +292,8 @@ def test_a_planner_killed_outright_takes_its_cbc_with_it(tmp_path):
     # SIGKILL (kill -9, the out-of-memory killer) gives the planner no chance to end CBC
     # itself: CBC must die with it (the parent-death signal), not run on to its 300-s limit
     # (before 2026-12-01 it did)
-    sites, services, pairs, scenario = _copies_of_the_hard_instance(1)
-    sites.to_csv(tmp_path / "sites.csv", index=False)
-    services.to_csv(tmp_path / "services.csv", index=False)
-    pairs.to_csv(tmp_path / "pairs.csv", index=False)
-    (tmp_path / "scenario.toml").write_text("".join(f"{k} = {v!r}\n" for k, v in scenario.items()))
-    cmd = [sys.executable, "-m", "planner", "optimise", "--sites", str(tmp_path / "sites.csv"),
-           "--services", str(tmp_path / "services.csv"), "--pair-costs", str(tmp_path / "pairs.csv"),
-           "--scenario", str(tmp_path / "scenario.toml"), "--out", str(tmp_path / "out"), "--time-limit-s", "300",
-           "--solver", "cbc"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_optimise_the_hard_instance(tmp_path, "cbc"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     started: list[int] = []
     try:
         time.sleep(10.0)  # solving (CBC needs far longer than 300 s)
