@@ -227,8 +227,8 @@ def test_a_plan_not_worth_what_highs_reports_is_not_called_optimal_without_a_pro
     assert status == OPTIMAL
     monkeypatch.setattr(hd, "_same_value", lambda a, b: False)
     assert hd._run_mip(m, d, SolveOptions(), None, None)[:2] == (OPTIMAL, bound)  # its plan meets its bound
-    worse = np.asarray(y, dtype=float), np.asarray(x, dtype=float)
-    v = np.concatenate(worse)
+    # HiGHS's own optimal plan, given with a bound £1 below its value
+    v = np.concatenate([np.asarray(y, dtype=float), np.asarray(x, dtype=float)])
     out = hd._not_what_highs_said(m, d, SolveOptions(), None, None, "", bound - 1.0, v, float(m.cost @ v),
                                   False, time.perf_counter(), 0.0, 0.0)
     assert out[0] == FEASIBLE and "not within the gap" in out[4]
