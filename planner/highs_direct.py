@@ -38,6 +38,7 @@ from planner.model import (
     Solution,
     SolveOptions,
     finish_solution,
+    gap_met,
     read_highs_status,
 )
 
@@ -690,7 +691,7 @@ def _not_what_highs_said(m: MatrixModel, data: ModelData, options: SolveOptions,
     worth, v, _b = min(runs, key=lambda r: r[0])
     bounds = [b for _w, _v, b in runs if b is not None]
     bound = max(bounds) if bounds else None
-    proven = bound is not None and worth - bound <= max(options.mip_abs_gap, options.mip_rel_gap * abs(worth))
+    proven = bound is not None and gap_met(worth, bound, options.mip_rel_gap, options.mip_abs_gap)
     if proven:
         status, message = OPTIMAL, ""
     else:

@@ -845,6 +845,11 @@ def solve_pulp(data: ModelData, options: SolveOptions = SolveOptions(solver="hig
     return sol
 
 
+def gap_met(cost: float, bound: float, rel_gap: float, abs_gap: float) -> bool:
+    """Whether a plan of (minimised) ``cost`` is proven within the gap tolerances by ``bound``."""
+    return cost - bound <= max(abs_gap, rel_gap * abs(cost))
+
+
 def read_highs_status(h) -> tuple[str, float | None, str]:
     """Status, lower bound on the (minimised) objective and a message from a Highs object
     after ``run()``. A time limit holding a plan is ``feasible``, not optimal."""
@@ -873,7 +878,7 @@ def read_highs_status(h) -> tuple[str, float | None, str]:
                 else float(h.getOptionValue("mip_rel_gap"))
             absg = float(h.getOptionValue("mip_abs_gap")[1]) if isinstance(h.getOptionValue("mip_abs_gap"), tuple) \
                 else float(h.getOptionValue("mip_abs_gap"))
-            if obj - bound <= max(absg, rel * abs(obj)):
+            if gap_met(obj, bound, rel, absg):
                 return OPTIMAL, bound, ""
         return (FEASIBLE if has_plan else NO_SOLUTION), bound, limits[ms]
     raise SolverError(f"HiGHS failed: {h.modelStatusToString(ms)}")
