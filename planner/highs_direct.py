@@ -63,6 +63,7 @@ HEURISTIC_MIN_REACH = 0.25  # and only where a service may go to this share of t
 HEURISTIC_ROOM = 1.05  # kept sites are added until their capacity is this share of the space needed
 BESIDE = True  # parts that get the searches run them beside HiGHS where two threads may be used
 BESIDE_LINK = "aggregate"  # the linking rows of HiGHS's model there (see ``build_matrix``)
+BESIDE_MIN_PAIRS = 4_000  # parts left to HiGHS alone get the searches beside it from this many pairs
 LP_ORDER_MIN_PAIRS = 2_000  # parts with this many pairs also try the LP relaxation's order for the start
 LP_STRONG_MAX_PAIRS = 50_000  # above this the LP for the start's order leaves out the x <= y rows
 LNS_WINDOW_SITES = 40  # the most sites in one window of the window search
@@ -742,7 +743,9 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
     Lagrangian bound in case HiGHS does not finish its root) and HiGHS runs again from there
     with the rest. Where two threads may be used (``beside``), HiGHS instead runs for the whole
     time on one thread while the searches run on the other, the two sharing their best plan
-    (``_solve_beside``). All of it counts as solving. ``stopper``'s ``stop()`` ends its HiGHS
+    (``_solve_beside``); so does a part HiGHS would have had alone, under a time limit, from
+    ``BESIDE_MIN_PAIRS`` pairs (HiGHS then on the model with the x <= y rows). All of it counts
+    as solving. ``stopper``'s ``stop()`` ends its HiGHS
     runs and searches early (the answer is then whatever they held)."""
     options = options or SolveOptions()
     t0 = time.perf_counter()
@@ -765,17 +768,22 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
     def left():
         return None if limit is None else limit - (time.perf_counter() - t_start)
 
-    large = (searched and limit is not None and not data.partner and start is not None
-             and needs_search(data.n_pairs, limit))
-    if not large:
-        status, bound, y, x, message, _sec, pass_s = _run_mip(m, data, options, left(), start, stopper=stopper)
-        build_s += pass_s
-    elif beside(options):
+    eligible = searched and limit is not None and not data.partner and start is not None
+    large = eligible and needs_search(data.n_pairs, limit)
+    # a part left to HiGHS alone still gets the searches beside it when a second thread is
+    # free (a part solved alone): HiGHS keeps its whole time and its own model (with the x <= y
+    # rows), and the searches' plans prune its tree sooner (``BESIDE_MIN_PAIRS``)
+    mid = eligible and not large and data.n_pairs >= BESIDE_MIN_PAIRS
+    if (large or mid) and beside(options):
         status, bound, y, x, message, pass_s, lag_bound = _solve_beside(data, m, options, left(), start,
-                                                                        lp_used, lp_mult, stopper)
+                                                                        lp_used, lp_mult, stopper,
+                                                                        link=True if mid else BESIDE_LINK)
         build_s += pass_s
         if lag_bound is not None and (bound is None or lag_bound > bound):
             bound = lag_bound
+    elif not large:
+        status, bound, y, x, message, _sec, pass_s = _run_mip(m, data, options, left(), start, stopper=stopper)
+        build_s += pass_s
     else:
         # a short first HiGHS run settles the parts it finds easy; on the others HiGHS spends
         # its first minute or so on the root's cuts before its own heuristics find good plans,
@@ -866,7 +874,8 @@ def beside(options: SolveOptions) -> bool:
 
 
 def _solve_beside(data: ModelData, m: MatrixModel, options: SolveOptions, limit: float, start,
-                  used: np.ndarray | None, mult: Multipliers | None, stopper: HighsStopper | None = None):
+                  used: np.ndarray | None, mult: Multipliers | None, stopper: HighsStopper | None = None,
+                  link: bool | str = BESIDE_LINK):
     """HiGHS and the searches at once, on two threads, sharing their best plan
     (``SharedPlan``): HiGHS runs for the whole time from ``start`` while the searches (the
     Lagrangian bound and heuristic where they apply, then rounds of the support and window
@@ -874,14 +883,15 @@ def _solve_beside(data: ModelData, m: MatrixModel, options: SolveOptions, limit:
     better plans as its incumbent through its user-solution callback, and the searches take
     HiGHS's. When HiGHS is done, the searches stop, their restricted solve in hand too (they
     used to finish it first, up to ``LNS_SUPPORT_S`` later); when the searches fail, HiGHS
-    stops and the error is raised. ``stopper`` stops both. Returns (status, bound, y, x,
-    message, pass_seconds, the Lagrangian's bound or None)."""
+    stops and the error is raised. ``stopper`` stops both. ``link``: the linking rows of
+    HiGHS's model (``build_matrix``'s ``strong_link``; True: ``m`` itself). Returns (status,
+    bound, y, x, message, pass_seconds, the Lagrangian's bound or None)."""
     one = replace(options, threads=1)
     match_thread_scheduler(1)  # this thread's HiGHS runs use one thread, as HiGHS's beside it
     shared = SharedPlan(data, *start)
     out: dict[str, object] = {}
     t0 = time.perf_counter()
-    model = m if BESIDE_LINK is True else build_matrix(data, strong_link=BESIDE_LINK)
+    model = m if link is True else build_matrix(data, strong_link=link)
     highs = HighsStopper(stopper)  # HiGHS's run
     done = HighsStopper(stopper)  # the searches: stopped when HiGHS is done
 

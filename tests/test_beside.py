@@ -215,6 +215,72 @@ def test_beside_reaches_the_brute_force_optimum(monkeypatch, seed):
     assert d.violations(sol.y, sol.chosen) == []
 
 
+def _spy_links(monkeypatch, min_pairs):
+    """Parts from ``min_pairs`` pairs left to HiGHS alone (LNS_MIN_PAIRS out of reach) and the
+    linking rows of every side-by-side run."""
+    monkeypatch.setattr(hd, "BESIDE_MIN_PAIRS", min_pairs)
+    monkeypatch.setattr(hd, "LP_ORDER_MIN_PAIRS", 10)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    links = []
+    real = hd._solve_beside
+
+    def spy(*a, **k):
+        links.append(k.get("link"))
+        return real(*a, **k)
+
+    monkeypatch.setattr(hd, "_solve_beside", spy)
+    return links
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_mid_sized_part_gets_the_searches_beside_highs_on_the_strong_model(monkeypatch, seed):
+    # a part HiGHS would have had alone (time enough for its size) runs with the searches beside
+    # it when a second thread is free, HiGHS on the model with the x <= y rows; the answer is
+    # still the brute-force optimum, proven
+    links = _spy_links(monkeypatch, 10)
+    for k in range(100):
+        rng = np.random.default_rng(9100 + 100 * seed + k)
+        d = random_model(rng, ns=int(rng.integers(3, 5)), nu=int(rng.integers(3, 5)))
+        d.partner = False
+        best = brute_force(d)
+        if best is not None and d.n_pairs >= 10 and d.best_start(None) is not None:
+            break
+    else:
+        raise AssertionError("no random model with a plan")
+    assert not hd.needs_search(d.n_pairs, 10.0)
+    sol = hd.solve_highs(d, SolveOptions(time_limit_s=10.0))
+    assert links == [True]
+    assert sol.status == OPTIMAL
+    assert sol.npv_gbp == pytest.approx(best, abs=1e-6)
+    assert d.violations(sol.y, sol.chosen) == []
+
+
+@pytest.mark.parametrize("case", ["small", "one thread", "no time limit", "partner"])
+def test_a_mid_sized_part_stays_with_highs_alone_otherwise(monkeypatch, case):
+    # below BESIDE_MIN_PAIRS, with one thread, without a time limit (HiGHS runs to its proof),
+    # or with the partner rule (the searches do not handle it): HiGHS alone, the same optimum
+    links = _spy_links(monkeypatch, 10**9 if case == "small" else 10)
+    d, _start, exact = _greedy_and_optimum(61)
+    options = SolveOptions(time_limit_s=None if case == "no time limit" else 10.0,
+                           threads=1 if case == "one thread" else None)
+    if case == "partner":
+        d.partner = True
+        exact = hd.solve_highs(d)
+    sol = hd.solve_highs(d, options)
+    assert links == []
+    assert sol.status == OPTIMAL
+    assert sol.npv_gbp == pytest.approx(exact.npv_gbp)
+
+
+def test_a_part_that_needs_the_searches_keeps_the_aggregate_rows_beside_highs(monkeypatch):
+    links = _spy_links(monkeypatch, 10)
+    monkeypatch.setattr(hd, "LNS_MIN_PAIRS", 10)
+    d, _start, exact = _greedy_and_optimum(61)
+    sol = hd.solve_highs(d, SolveOptions(time_limit_s=10.0))
+    assert links == [hd.BESIDE_LINK] == ["aggregate"]
+    assert sol.npv_gbp == pytest.approx(exact.npv_gbp)
+
+
 @pytest.mark.parametrize("threads", [None, 2, 1])
 def test_beside_only_where_two_threads_may_be_used(monkeypatch, threads):
     calls = _force_beside(monkeypatch)
