@@ -196,18 +196,23 @@ def _force_beside(monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_beside_reaches_the_brute_force_optimum(monkeypatch, seed):
-    calls = _force_beside(monkeypatch)
-    for k in range(100):  # the first model of this seed's run with a plan, a start and 10 pairs
-        rng = np.random.default_rng(7700 + 100 * seed + k)
+def _model_with_a_plan(first_seed):
+    """The first random model from seed ``first_seed`` on with a plan, a start and 10 pairs or
+    more, without the partner rule, and its brute-force optimum."""
+    for k in range(100):
+        rng = np.random.default_rng(first_seed + k)
         d = random_model(rng, ns=int(rng.integers(3, 5)), nu=int(rng.integers(3, 5)))
         d.partner = False
         best = brute_force(d)
         if best is not None and d.n_pairs >= 10 and d.best_start(None) is not None:
-            break
-    else:
-        raise AssertionError("no random model with a plan")
+            return d, best
+    raise AssertionError("no random model with a plan")
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_beside_reaches_the_brute_force_optimum(monkeypatch, seed):
+    calls = _force_beside(monkeypatch)
+    d, best = _model_with_a_plan(7700 + 100 * seed)
     sol = hd.solve_highs(d, SolveOptions(time_limit_s=10.0))
     assert len(calls) == 1
     assert sol.status == OPTIMAL
@@ -238,15 +243,7 @@ def test_a_mid_sized_part_gets_the_searches_beside_highs_on_the_strong_model(mon
     # it when a second thread is free, HiGHS on the model with the x <= y rows; the answer is
     # still the brute-force optimum, proven
     links = _spy_links(monkeypatch, 10)
-    for k in range(100):
-        rng = np.random.default_rng(9100 + 100 * seed + k)
-        d = random_model(rng, ns=int(rng.integers(3, 5)), nu=int(rng.integers(3, 5)))
-        d.partner = False
-        best = brute_force(d)
-        if best is not None and d.n_pairs >= 10 and d.best_start(None) is not None:
-            break
-    else:
-        raise AssertionError("no random model with a plan")
+    d, best = _model_with_a_plan(9100 + 100 * seed)
     assert not hd.needs_search(d.n_pairs, 10.0)
     sol = hd.solve_highs(d, SolveOptions(time_limit_s=10.0))
     assert links == [True]
