@@ -64,6 +64,9 @@ HEURISTIC_ROOM = 1.05  # kept sites are added until their capacity is this share
 BESIDE = True  # parts that get the searches run them beside HiGHS where two threads may be used
 BESIDE_LINK = "aggregate"  # the linking rows of HiGHS's model there (see ``build_matrix``)
 BESIDE_MIN_PAIRS = 4_000  # parts left to HiGHS alone get the searches beside it from this many pairs
+RACE = True  # other parts HiGHS has alone with two threads get a second HiGHS run beside the first
+RACE_AFTER_S = 1.0  # which starts when the first has not settled the part after this many seconds
+RACE_SEED = 1  # with this random seed (HiGHS's option ``random_seed``; the first run keeps HiGHS's own)
 LP_ORDER_MIN_PAIRS = 2_000  # parts with this many pairs also try the LP relaxation's order for the start
 LP_STRONG_MAX_PAIRS = 50_000  # above this the LP for the start's order leaves out the x <= y rows
 LNS_WINDOW_SITES = 40  # the most sites in one window of the window search
@@ -624,12 +627,15 @@ def call_stoppable(fn, stopper: HighsStopper, tick=None, tick_s: float = 0.2):
 
 
 def _run_mip(m: MatrixModel, data: ModelData, options: SolveOptions, limit: float | None, start,
-             shared: SharedPlan | None = None, stopper: HighsStopper | None = None):
+             shared: SharedPlan | None = None, stopper: HighsStopper | None = None, seed: int | None = None):
     """One HiGHS run: (status, bound, y, x, message, seconds, pass_seconds). With ``shared``,
     HiGHS gives it every better plan it finds and takes the better plans put there; with
-    ``stopper``, another thread may end it early."""
+    ``stopper``, another thread may end it early; ``seed``: HiGHS's ``random_seed`` (None: its
+    default)."""
     t0 = time.perf_counter()
     h = _highs(m, options, None if limit is None else max(0.1, limit))
+    if seed is not None:
+        h.setOptionValue("random_seed", int(seed))
     if start is not None:
         idx = np.arange(data.n_sites + data.n_pairs, dtype=np.int32)
         h.setSolution(int(idx.size), idx, _plan_vector(data, start[0], start[1]))
@@ -657,7 +663,7 @@ def _run_mip(m: MatrixModel, data: ModelData, options: SolveOptions, limit: floa
         worth = float(m.cost @ v)
         if not _same_value(worth, float(h.getInfo().objective_function_value)):
             return _not_what_highs_said(m, data, options, limit, stopper, message, bound, v, worth,
-                                        start is not None or shared is not None, t0, seconds, pass_s)
+                                        start is not None or shared is not None, t0, seconds, pass_s, seed)
         y, x = v[:data.n_sites], v[data.n_sites:data.n_sites + data.n_pairs]
     return status, bound, y, x, message, seconds, pass_s
 
@@ -669,7 +675,8 @@ def _same_value(a: float, b: float) -> bool:
 
 def _not_what_highs_said(m: MatrixModel, data: ModelData, options: SolveOptions, limit: float | None,
                          stopper: HighsStopper | None, message: str, bound: float | None, v: np.ndarray,
-                         worth: float, started: bool, t0: float, seconds: float, pass_s: float):
+                         worth: float, started: bool, t0: float, seconds: float, pass_s: float,
+                         seed: int | None = None):
     """The answer when the columns HiGHS returned are not worth the objective it reported.
     HiGHS 1.16 does that when given a starting plan that its presolve maps to a better plan of
     its reduced model: it reports that better plan's value (and, when it proves it at once,
@@ -682,7 +689,7 @@ def _not_what_highs_said(m: MatrixModel, data: ModelData, options: SolveOptions,
     runs = [(worth, v, bound)]
     left = None if limit is None else limit - (time.perf_counter() - t0)
     if started and (stopper is None or not stopper.is_set()) and (left is None or left > 0.1):
-        s2, b2, y2, x2, _msg, sec2, pass2 = _run_mip(m, data, options, left, None, None, stopper)
+        s2, b2, y2, x2, _msg, sec2, pass2 = _run_mip(m, data, options, left, None, None, stopper, seed)
         seconds += sec2
         pass_s += pass2
         if s2 in (OPTIMAL, FEASIBLE):
@@ -744,8 +751,9 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
     with the rest. Where two threads may be used (``beside``), HiGHS instead runs for the whole
     time on one thread while the searches run on the other, the two sharing their best plan
     (``_solve_beside``); so does a part HiGHS would have had alone, under a time limit, from
-    ``BESIDE_MIN_PAIRS`` pairs (HiGHS then on the model with the x <= y rows). All of it counts
-    as solving. ``stopper``'s ``stop()`` ends its HiGHS
+    ``BESIDE_MIN_PAIRS`` pairs (HiGHS then on the model with the x <= y rows). Any other part
+    HiGHS has alone with two threads gets a second HiGHS run beside the first (``_solve_race``).
+    All of it counts as solving. ``stopper``'s ``stop()`` ends its HiGHS
     runs and searches early (the answer is then whatever they held)."""
     options = options or SolveOptions()
     t0 = time.perf_counter()
@@ -781,6 +789,9 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
         build_s += pass_s
         if lag_bound is not None and (bound is None or lag_bound > bound):
             bound = lag_bound
+    elif not large and start is not None and race(options):
+        status, bound, y, x, message, pass_s = _solve_race(data, m, options, left(), start, stopper)
+        build_s += pass_s
     elif not large:
         status, bound, y, x, message, _sec, pass_s = _run_mip(m, data, options, left(), start, stopper=stopper)
         build_s += pass_s
@@ -841,6 +852,84 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
         sol = finish_solution(data, status, "highs", seconds, message=message)
     sol.build_seconds = build_s
     return sol
+
+
+def race(options: SolveOptions) -> bool:
+    """Whether a part HiGHS has alone gets a second HiGHS run beside the first
+    (``_solve_race``): where two threads may be used (as for ``beside``)."""
+    return RACE and beside(options)
+
+
+def _solve_race(data: ModelData, m: MatrixModel, options: SolveOptions, limit: float | None, start,
+                stopper: HighsStopper | None = None):
+    """Two HiGHS runs of the same model at once, one thread each, sharing their best plan
+    (``SharedPlan``): the first starts at once with HiGHS's own random seed; the second, with
+    ``RACE_SEED``, only when the first has not ended after ``RACE_AFTER_S`` seconds, so a part
+    HiGHS settles sooner is solved exactly as by one run. HiGHS with two threads on one run
+    leaves the second core mostly idle (Lib_1 p20: 36.8 s of processor time for 24.2 s of wall
+    time, and 23.5 s on one thread), while two runs with different seeds take different paths
+    through the tree, and each prunes with the other's plans. The first to prove the part
+    (optimal or infeasible) stops the other, and the first run ending stops the second. The
+    answer is the best plan of either run (or the shared one), with the better of their bounds
+    (both bound the same model), optimal when a run proved it or the plan is within the gap
+    tolerances of that bound. Returns (status, bound, y, x, message, pass_seconds)."""
+    one = replace(options, threads=1)
+    shared = SharedPlan(data, *start)
+    t0 = time.perf_counter()
+    first, second = HighsStopper(stopper), HighsStopper(stopper)
+    ended = threading.Event()  # the first run has ended
+    out: dict[str, object] = {}
+
+    def run_second() -> None:
+        try:
+            if ended.wait(RACE_AFTER_S) or second.is_set():
+                return
+            rest = None if limit is None else limit - (time.perf_counter() - t0)
+            if rest is not None and rest < 0.5:
+                return
+            out["run"] = r = _run_mip(m, data, one, rest, start, shared, second, RACE_SEED)
+            if r[0] in (OPTIMAL, INFEASIBLE):
+                first.stop()
+        except BaseException as exc:  # raised again on the calling thread
+            out["error"] = exc
+            first.stop()
+
+    worker = threading.Thread(target=run_second, name="highs-race", daemon=True)
+    worker.start()
+    try:
+        runs = [_run_mip(m, data, one, limit, start, shared, first)]
+    finally:
+        ended.set()
+        second.stop()
+        worker.join()
+    if "error" in out:
+        raise out["error"]  # type: ignore[misc]
+    if "run" in out:
+        runs.append(out["run"])  # type: ignore[arg-type]
+    pass_s = sum(r[6] for r in runs)
+    for r in runs:
+        if r[0] == INFEASIBLE:
+            return r[0], r[1], r[2], r[3], r[4], pass_s
+    n = data.n_sites + data.n_pairs
+    # the plans: a proving run's first, then the first run's, the second's and the shared one;
+    # a later one is taken only when it is better by more than rounding, so that a part the
+    # first run settles alone gets exactly that run's answer
+    runs_in_order = sorted(runs, key=lambda r: r[0] != OPTIMAL)
+    plans = [(y, x) for status, _b, y, x, *_rest in runs_in_order if status in (OPTIMAL, FEASIBLE)]
+    plans.append(_plan_columns(data, *shared.best()))
+    y, x = plans[0]
+    cost = float(m.cost[:n] @ np.concatenate([y, x]))
+    for y2, x2 in plans[1:]:
+        c2 = float(m.cost[:n] @ np.concatenate([y2, x2]))
+        if SharedPlan._below(c2, cost):
+            y, x, cost = y2, x2, c2
+    bounds = [r[1] for r in runs if r[1] is not None]
+    bound = max(bounds) if bounds else None
+    if runs_in_order[0][0] == OPTIMAL or (bound is not None and gap_met(cost, bound, options.mip_rel_gap,
+                                                                       options.mip_abs_gap)):
+        return OPTIMAL, bound, y, x, "", pass_s
+    message = next((r[4] for r in runs if r[4]), "") or ("time limit reached" if limit is not None else "")
+    return FEASIBLE, bound, y, x, message, pass_s
 
 
 def _lagrangian_applies(data: ModelData) -> bool:
