@@ -752,7 +752,8 @@ def solve_highs(data: ModelData, options: SolveOptions | None = None,
     time on one thread while the searches run on the other, the two sharing their best plan
     (``_solve_beside``); so does a part HiGHS would have had alone, under a time limit, from
     ``BESIDE_MIN_PAIRS`` pairs (HiGHS then on the model with the x <= y rows). Any other part
-    HiGHS has alone with two threads gets a second HiGHS run beside the first (``_solve_race``).
+    HiGHS has alone from a start plan with two threads gets a second HiGHS run beside the first
+    (``_solve_race``).
     All of it counts as solving. ``stopper``'s ``stop()`` ends its HiGHS
     runs and searches early (the answer is then whatever they held)."""
     options = options or SolveOptions()
@@ -917,12 +918,12 @@ def _solve_race(data: ModelData, m: MatrixModel, options: SolveOptions, limit: f
     runs_in_order = sorted(runs, key=lambda r: r[0] != OPTIMAL)
     plans = [(y, x) for status, _b, y, x, *_rest in runs_in_order if status in (OPTIMAL, FEASIBLE)]
     plans.append(_plan_columns(data, *shared.best()))
-    y, x = plans[0]
-    cost = float(m.cost[:n] @ np.concatenate([y, x]))
-    for y2, x2 in plans[1:]:
-        c2 = float(m.cost[:n] @ np.concatenate([y2, x2]))
-        if SharedPlan._below(c2, cost):
-            y, x, cost = y2, x2, c2
+    costs = [float(m.cost[:n] @ np.concatenate(p)) for p in plans]
+    k = 0
+    for i in range(1, len(plans)):
+        if SharedPlan._below(costs[i], costs[k]):
+            k = i
+    (y, x), cost = plans[k], costs[k]
     bounds = [r[1] for r in runs if r[1] is not None]
     bound = max(bounds) if bounds else None
     if runs_in_order[0][0] == OPTIMAL or (bound is not None and gap_met(cost, bound, options.mip_rel_gap,

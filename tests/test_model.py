@@ -197,9 +197,9 @@ def test_a_highs_plan_not_worth_what_highs_reports_is_solved_again_without_the_s
     starts: list[bool] = []
     real = hd._run_mip
 
-    def spy(m, data, options, limit, start, shared=None, stopper=None):
+    def spy(m, data, options, limit, start, shared=None, stopper=None, seed=None):
         starts.append(start is not None)
-        return real(m, data, options, limit, start, shared, stopper)
+        return real(m, data, options, limit, start, shared, stopper, seed)
 
     monkeypatch.setattr(hd, "_run_mip", spy)
     monkeypatch.setattr(hd, "_same_value", lambda a, b: False)

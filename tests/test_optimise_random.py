@@ -249,10 +249,10 @@ def test_the_first_short_highs_run_is_left_out_where_it_cannot_finish_its_root(m
     limits = []
     real = hd._run_mip
 
-    def spy(m, data, options, limit, start, shared=None, stopper=None):
+    def spy(m, data, options, limit, start, shared=None, stopper=None, seed=None):
         if data is d:
             limits.append(limit)
-        return real(m, data, options, limit, start, shared, stopper)
+        return real(m, data, options, limit, start, shared, stopper, seed)
 
     d, _m, _used = _one_town_with_lp_pairs()
     monkeypatch.setattr(hd, "_run_mip", spy)
