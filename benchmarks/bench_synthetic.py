@@ -7,9 +7,11 @@ rows (build), solve, explanations. Each size runs in its own process so that its
 Usage::
 
     .venv/bin/python benchmarks/bench_synthetic.py [--sizes 500,2000,10000,50000]
-        [--limits 60,60,300,900] [--seed 1]
+        [--limits 60,60,300,900] [--seed 1] [--name bench_synthetic]
 
-Writes benchmarks/results/bench_synthetic.md (and .jsonl, one line per size).
+Writes benchmarks/results/NAME.md (and NAME.jsonl, one line per size, appended); by default
+NAME is bench_synthetic, the committed table: give another name for a run that should not
+replace it.
 
 The place: towns (clusters of sites, about 3 sites per km2 at their centres) scattered over a
 region with 0.5 sites per km2 on average; agencies council 55%, nhs 20%, police 12%, fire 8%,
@@ -157,6 +159,8 @@ def main(argv=None) -> None:
     ap.add_argument("--sizes", default="500,2000,10000,50000")
     ap.add_argument("--limits", default="60,60,300,900")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--name", default="bench_synthetic",
+                    help="the results' file name in benchmarks/results (NAME.md, NAME.jsonl)")
     ap.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--limit", type=float, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -177,7 +181,7 @@ def main(argv=None) -> None:
         row = json.loads(r.stdout.strip().splitlines()[-1])
         rows.append(row)
         print(json.dumps(row), flush=True)
-        with open(RESULTS / "bench_synthetic.jsonl", "a") as fh:
+        with open(RESULTS / f"{args.name}.jsonl", "a") as fh:
             fh.write(json.dumps({**row, "seed": args.seed, "when": time.strftime("%Y-%m-%d %H:%M")}) + "\n")
     head = ("| sites | services | zones | allowed pairs | access rows | parts (largest, columns) | status | gap | "
             "build s (validate + pairs/rows + split + matrix) | solve s | explain s | total s | build share | "
@@ -198,7 +202,7 @@ def main(argv=None) -> None:
             f"{', '.join(f'{int(n):,} sites {lim:g} s' for n, lim in zip(sizes, limits, strict=True))}.\n"
             f"Command: `.venv/bin/python benchmarks/bench_synthetic.py {' '.join(argv or sys.argv[1:])}`\n\n"
             + "\n".join(lines) + "\n")
-    (RESULTS / "bench_synthetic.md").write_text(text)
+    (RESULTS / f"{args.name}.md").write_text(text)
     print(text)
 
 
