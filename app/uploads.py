@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 import zipfile
+from collections.abc import MutableMapping
 from pathlib import Path
 
 DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".geojson", ".json", ".gpkg")
@@ -86,6 +88,21 @@ def check_saved(path: Path) -> str | None:
             if fh.read(16) != b"SQLite format 3\x00":
                 return f"{path.name}: not a GeoPackage. Fix: export it again as GeoPackage, or upload a CSV."
     return None
+
+
+def upload_folder(session: MutableMapping, key: str = "upload_dir") -> Path:
+    """This session's folder for uploaded files (``session``: Streamlit's session state): made
+    on the first call of a session and the same folder after that. It is a
+    ``tempfile.TemporaryDirectory`` held in the session's state, so it is removed, with the
+    uploads in it, when Streamlit drops the session's state (its finaliser runs when the
+    object is collected) and when the app stops. (The page made a new empty folder on every
+    rerun before, and no upload was ever removed: register files left in the system's
+    temporary folder for good.)"""
+    holder = session.get(key)
+    if not isinstance(holder, tempfile.TemporaryDirectory):
+        holder = tempfile.TemporaryDirectory(prefix="planner-upload-")
+        session[key] = holder
+    return Path(holder.name)
 
 
 def save_upload(data: bytes, name: str, folder: Path) -> Path:

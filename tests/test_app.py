@@ -416,6 +416,21 @@ def test_start_the_form_from_a_stored_scenario(register):
     assert at.checkbox(key="sc_max_disposals_on").value is False
 
 
+def test_data_page_makes_no_upload_folder_until_a_file_is_uploaded(register, tmp_path, monkeypatch):
+    # the page made a new empty folder in the system's temporary folder on every rerun (165 of
+    # them in /tmp after a day of test runs); now one per session, on the first upload
+    import tempfile
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    at = _app()
+    for _ in range(3):
+        _go(at, "data")
+        _clean(at)
+    assert [p.name for p in temp.iterdir() if p.name.startswith("planner-upload-")] == []
+
+
 def test_data_page_switches_to_a_new_register(register, tmp_path):
     at = _app()
     _go(at, "data")

@@ -113,3 +113,20 @@ def test_a_mapping_chosen_on_screen_is_read_by_the_mapped_reader(tmp_path):
     assert float(s.loc["PX-002", "running_cost_gbp"]) == pytest.approx(96_500.0)
     assert float(s.loc["PX-001", "easting"]) == 379_100.0
     assert set(s["agency"]) == {"police"}
+
+
+def test_a_session_has_one_upload_folder_removed_with_its_state(tmp_path, monkeypatch):
+    import gc
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    session: dict = {}
+    folder = uploads.upload_folder(session)
+    uploads.save_upload(b"site_id\nA\n", "assets.csv", folder)
+    assert uploads.upload_folder(session) == folder  # the same folder on every rerun
+    other = uploads.upload_folder({})  # another session: its own folder
+    assert other != folder and folder.parent == tmp_path and folder.name.startswith("planner-upload-")
+    assert (folder / "assets.csv").exists()
+    session.clear()  # Streamlit drops a session's state when the session ends
+    gc.collect()
+    assert not folder.exists()  # the uploads went with it

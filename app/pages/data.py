@@ -4,7 +4,6 @@ them to the place."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -62,7 +61,7 @@ with tab_add:
         key="data_files", max_upload_size=int(limit))
     st.caption("Files are read as data only: no formula is evaluated and nothing in them is run. Macro-enabled "
                "(.xlsm) and old binary (.xls) workbooks are refused: save them as .xlsx or CSV.")
-    folder = Path(st.session_state.setdefault(UPLOAD_DIR_KEY, tempfile.mkdtemp(prefix="planner-upload-")))
+    folder = uploads.upload_folder(st.session_state, UPLOAD_DIR_KEY) if files else None
     paths: list[Path] = []
     refused: list[str] = []
     for f in files or []:
@@ -103,7 +102,8 @@ with tab_add:
             if why:
                 st.error(why)
             else:
-                mapping_path = uploads.save_upload(mf.getvalue(), mf.name, folder / "mapping")
+                mapping_path = uploads.save_upload(mf.getvalue(), mf.name,
+                                                   uploads.upload_folder(st.session_state, UPLOAD_DIR_KEY) / "mapping")
     elif how == "here":
         sheets = [p for p in paths if p.suffix.lower() in (".csv", ".tsv", ".txt", ".xlsx")]
         if not sheets:
@@ -148,7 +148,8 @@ with tab_add:
                     st.code(text, language="toml")
                     st.download_button("Download it", text, file_name=f"{Path(target.name).stem}_mapping.toml",
                                        on_click="ignore", key="data_map_download")
-                mapping_path = folder / "mapping" / f"{Path(target.name).stem}_mapping.toml"
+                mapping_path = (uploads.upload_folder(st.session_state, UPLOAD_DIR_KEY) / "mapping"
+                                / f"{Path(target.name).stem}_mapping.toml")
                 mapping_path.parent.mkdir(parents=True, exist_ok=True)
                 mapping_path.write_text(text, encoding="utf-8")
 
