@@ -292,8 +292,12 @@ def test_a_planner_killed_outright_takes_its_cbc_with_it(tmp_path):
     # SIGKILL (kill -9, the out-of-memory killer) gives the planner no chance to end CBC
     # itself: CBC must die with it (the parent-death signal), not run on to its 300-s limit
     # (before 2026-12-01 it did)
+    # (the planner killed outright cannot remove CBC's temporary folder, a few MB of model
+    # files: TMPDIR puts it in this test's folder, not the system's, where each run left one)
+    temp = tmp_path / "temp"
+    temp.mkdir()
     proc = subprocess.Popen(_optimise_the_hard_instance(tmp_path, "cbc"), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL, env={**os.environ, "TMPDIR": str(temp)})
     started: list[int] = []
     try:
         time.sleep(10.0)  # solving (CBC needs far longer than 300 s)
