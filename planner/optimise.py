@@ -1267,6 +1267,9 @@ def _why_no_place(inst: Instance, u: int) -> str:
     head = (f"service {sid} is in site {S['site_id'].iloc[cur]}, which is to be disposed (dispose_site_ids)"
             if cur >= 0 else f"service {sid} needs a home (it has no site)")
     if not bool(U["movable"].iloc[u]):
+        if cur < 0:
+            return head + ", but it is marked not movable, so it may go nowhere. Fix: set its movable to true " \
+                          "(a service that needs a home has to move into a site)."
         return head + ", but it is marked not movable, so it may go nowhere else. Fix: set movable to true, " \
                       "or take its site out of dispose_site_ids."
     e, n = (S["easting"].iloc[cur], S["northing"].iloc[cur]) if cur >= 0 else (U["easting"].iloc[u], U["northing"].iloc[u])

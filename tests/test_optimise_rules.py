@@ -196,6 +196,13 @@ def test_services_that_need_a_home():
     services = [svc("h", "", max_move_m=1000)]
     plan = check(sites, services, -100.0, fit_out_gbp_per_m2=10)
     assert placed(plan, "h") == "C"
+    # marked not movable: the spec allows it its current site only, and it has none, so no
+    # plan exists; the finding's fix is about movable, not about a site it does not have
+    services = [svc("h", "", movable=False)]
+    plan = check(sites, services, None, fit_out_gbp_per_m2=10)
+    text = " ".join(f.message for f in plan.findings)
+    assert "h needs a home" in text and "set its movable to true" in text
+    assert "dispose_site_ids" not in text
 
 
 def test_partners_no_worse_off_without_recharge():
